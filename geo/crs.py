@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from pyproj import CRS, Transformer
-from shapely import ops
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 STORAGE_EPSG = 4326
@@ -25,7 +25,7 @@ def transform(geom: BaseGeometry, src: str | int, dst: str | int) -> BaseGeometr
     s, d = _key(src), _key(dst)
     if s == d:
         return geom
-    return ops.transform(_transformer(s, d).transform, geom)
+    return shapely.transform(geom, _transformer(s, d).transform, interleaved=False)
 
 
 def area_m2(geom_wgs84: BaseGeometry) -> float:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from geoalchemy2.shape import from_shape
+from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select, update
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo import workflow
 from geo.crs import area_m2
-from geo.errors import ConflictError, NotFound, ValidationError
+from geo.errors import ConflictError, InvalidTransition, NotFound, ValidationError
 from geo.models import Status, User, Violation, ViolationEvent, ViolationKind
 
 
@@ -135,6 +135,15 @@ def transition(
         )
     target = workflow.authorise(current, step.target, user.role) if user else workflow.check(current, step.target)
     when = occurred_at or datetime.now(UTC)
+    result = session.execute(
+        update(Violation)
+        .where(Violation.id == violation_id, Violation.version == version)
+        .values(status=target.value, status_at=when, version=version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    # Conditional on the version read: a concurrent writer's commit makes this touch no row.
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(f"violation {violation_id} was changed by someone else while you were editing it")
     event = ViolationEvent(
         violation_id=violation_id,
         from_status=current.value,
@@ -148,14 +157,6 @@ def transition(
     )
     session.add(event)
     session.flush()
-    result = session.execute(
-        update(Violation)
-        .where(Violation.id == violation_id, Violation.version == version)
-        .values(status=target.value, status_at=when, version=version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConflictError(f"violation {violation_id} was changed by someone else while you were editing it")
     item = session.get(Violation, violation_id)
     if item is not None:
         session.expire(item)
@@ -174,9 +175,7 @@ def rebuild(session: Session, closed_id: int, *, code: str, actor: str, when: da
     if old is None:
         raise NotFound(f"violation {closed_id} does not exist")
     if old.status != Status.CLOSED.value:
-        raise workflow.InvalidTransition(old.status, Status.SUSPECTED.value, "only a closed item can be rebuilt")
-    from geoalchemy2.shape import to_shape
-
+        raise InvalidTransition(old.status, Status.SUSPECTED.value, "only a closed item can be rebuilt")
     return create_violation(
         session,
         code=code,

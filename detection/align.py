@@ -1,0 +1,167 @@
+"""Alignment: one grid, sub-pixel co-registration and radiometric normalisation."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.warp import Resampling, reproject
+
+from detection.errors import GridMismatchError
+from detection.types import ImageData
+
+
+def reproject_to_grid(src: ImageData, transform: Affine, crs: str | None, shape: tuple[int, int]) -> ImageData:
+    """Resample ``src`` onto a target grid.
+
+    Pixels of the target that ``src`` does not cover become invalid (``valid`` False).
+
+    Args:
+        src: the image to move.
+        transform: target grid transform.
+        crs: target CRS (must be set when ``src.crs`` is set).
+        shape: target ``(height, width)``.
+
+    Returns:
+        A new :class:`ImageData` on the target grid with the same band count.
+
+    Raises:
+        GridMismatchError: one side has a CRS and the other not, or the grids do not overlap.
+    """
+    if (src.crs is None) != (crs is None):
+        raise GridMismatchError("cannot put an image with a CRS and one without on one grid")
+    h, w = shape
+    if src.crs is None:
+        if (src.height, src.width) != (h, w) or src.transform != transform:
+            raise GridMismatchError(
+                f"plain images must have the same size: {src.width}x{src.height} vs {w}x{h}"
+            )
+        return src
+    if src.crs == crs and src.transform == transform and (src.height, src.width) == (h, w):
+        return src
+    out = np.zeros((src.count, h, w), dtype=src.array.dtype)
+    valid_src = src.valid_mask.astype(np.uint8)
+    valid = np.zeros((h, w), dtype=np.uint8)
+    reproject(
+        src.array, out, src_transform=src.transform, src_crs=CRS.from_user_input(src.crs),
+        dst_transform=transform, dst_crs=CRS.from_user_input(crs), resampling=Resampling.bilinear,
+    )
+    reproject(
+        valid_src, valid, src_transform=src.transform, src_crs=CRS.from_user_input(src.crs),
+        dst_transform=transform, dst_crs=CRS.from_user_input(crs), resampling=Resampling.nearest,
+        src_nodata=255, dst_nodata=0,
+    )
+    if not valid.any():
+        raise GridMismatchError("the two images do not overlap")
+    return ImageData(out, transform, crs, valid.astype(bool))
+
+
+def estimate_shift(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Sub-pixel translation of ``mov`` relative to ``ref`` by phase correlation.
+
+    Args:
+        ref: 2-D grey image.
+        mov: 2-D grey image of the same shape.
+        valid: optional mask of usable pixels (others are set to the mean).
+
+    Returns:
+        ``(dx, dy, response)``: shift in pixels such that ``mov(x + dx, y + dy) ~ ref(x, y)``
+        and the correlation peak strength (0..1; low means unreliable).
+    """
+    r = ref.astype(np.float32)
+    m = mov.astype(np.float32)
+    if valid is not None and not valid.all():
+        r = np.where(valid, r, r[valid].mean() if valid.any() else 0.0).astype(np.float32)
+        m = np.where(valid, m, m[valid].mean() if valid.any() else 0.0).astype(np.float32)
+    # gradient images are robust to illumination differences between dates
+    r = cv2.Laplacian(cv2.GaussianBlur(r, (3, 3), 0), cv2.CV_32F)
+    m = cv2.Laplacian(cv2.GaussianBlur(m, (3, 3), 0), cv2.CV_32F)
+    win = cv2.createHanningWindow(r.shape[::-1], cv2.CV_32F)
+    (dx, dy), resp = cv2.phaseCorrelate(r, m, win)
+    return float(dx), float(dy), float(resp)
+
+
+def apply_shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """Resample ``image`` (``(h, w)`` or ``(h, w, c)``) so that it moves by ``(-dx, -dy)``.
+
+    After this, ``apply_shift(mov, *estimate_shift(ref, mov)[:2])`` lines up with ``ref``.
+    """
+    h, w = image.shape[:2]
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    return cv2.warpAffine(image, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+
+
+def coregister(
+    a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None, max_shift: float = 8.0, min_response: float = 0.05
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """Shift ``b`` onto ``a`` when phase correlation finds a plausible translation.
+
+    Args:
+        a: before ``(h, w, 3)`` image.
+        b: after image, same shape.
+        valid: usable pixels.
+        max_shift: larger shifts are treated as failures and ignored.
+        min_response: weaker correlation peaks are ignored.
+
+    Returns:
+        ``(b_aligned, (dx, dy))`` with ``(0, 0)`` when no shift was applied.
+    """
+    if min(a.shape[:2]) < 32:
+        return b, (0.0, 0.0)
+    ga = a.mean(axis=2) if a.ndim == 3 else a
+    gb = b.mean(axis=2) if b.ndim == 3 else b
+    dx, dy, resp = estimate_shift(ga, gb, valid)
+    if resp < min_response or np.hypot(dx, dy) > max_shift or np.hypot(dx, dy) < 0.25:
+        return b, (0.0, 0.0)
+    return apply_shift(b, dx, dy), (dx, dy)
+
+
+def match_histograms(src: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Radiometric normalisation: map each band of ``src`` so its histogram matches ``ref``.
+
+    Args:
+        src: ``(h, w, c)`` uint8 image to adjust (the later image).
+        ref: ``(h, w, c)`` uint8 reference (the earlier image).
+        valid: pixels used to build the histograms.
+
+    Returns:
+        ``(h, w, c)`` uint8 adjusted image.
+    """
+    out = np.empty_like(src)
+    sel = None if valid is None or valid.all() else valid
+    for c in range(src.shape[2]):
+        s = np.ascontiguousarray(src[:, :, c])
+        r = np.ascontiguousarray(ref[:, :, c])
+        if sel is None:
+            hs = cv2.calcHist([s], [0], None, [256], [0, 256]).ravel()
+            hr = cv2.calcHist([r], [0], None, [256], [0, 256]).ravel()
+        else:
+            m8 = sel.astype(np.uint8)
+            hs = cv2.calcHist([s], [0], m8, [256], [0, 256]).ravel()
+            hr = cv2.calcHist([r], [0], m8, [256], [0, 256]).ravel()
+        if hs.sum() == 0 or hr.sum() == 0:
+            out[:, :, c] = s
+            continue
+        cs = np.cumsum(hs) / hs.sum()
+        cr = np.cumsum(hr) / hr.sum()
+        lut = np.interp(cs, cr, np.arange(256)).round().clip(0, 255).astype(np.uint8)
+        out[:, :, c] = cv2.LUT(s, lut)
+    return out
+
+
+def to_rgb8(array: np.ndarray) -> np.ndarray:
+    """``(bands, h, w)`` any dtype -> ``(h, w, 3)`` uint8 RGB (first three bands; grey repeated).
+
+    Non-uint8 data is stretched between its 0.5 and 99.5 percentiles.
+    """
+    if array.shape[0] >= 3:
+        x = array[:3]
+    else:
+        x = np.repeat(array[:1], 3, axis=0)
+    if x.dtype != np.uint8:
+        xf = x.astype(np.float32)
+        lo, hi = np.percentile(xf[:, ::7, ::7], [0.5, 99.5])
+        x = np.clip((xf - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(np.moveaxis(x, 0, -1))

@@ -1,0 +1,272 @@
+"""The change method: building cues per pixel, a learned per-pixel probability, blob decisions.
+
+The method works on two co-registered, radiometrically normalised RGB arrays
+``(h, w, 3)`` float32 in 0..255 and has two stages:
+
+1. :func:`candidate_mask` -- a cheap test on a 4x-reduced image that discards the large
+   unchanged part of a real pair;
+2. :func:`change_probability` -- structure-specific cues (brightness, greyness and blueness of
+   roofs, vegetation loss, a morphological building index, local structure similarity, edge
+   density) at several scales, turned into a change probability by a small gradient-boosted
+   tree model trained on open data (see :mod:`detection.training.train`);
+3. :func:`decide` -- hysteresis on the probability, morphological cleaning and blob-level
+   decisions (minimum area, peak and mean probability), then the direction of each blob
+   (appeared vs disappeared) from the sign of its building-cue change.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from detection.errors import ModelError
+from detection.types import APPEARED, DISAPPEARED
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "change_hgb.joblib"
+
+_ELLIPSE = {k: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)) for k in (3, 5, 7, 9, 15, 25)}
+
+#: Names of the per-image cues, in feature order.
+CUE_NAMES = ("L", "a", "b", "sat", "exg", "wth", "bth", "grad", "std")
+
+
+def _box(x: np.ndarray, k: int) -> np.ndarray:
+    return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
+
+
+def image_cues(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel cues of one image.
+
+    Args:
+        rgb: ``(h, w, 3)`` float32 RGB in 0..255.
+
+    Returns:
+        ``(h, w, len(CUE_NAMES))`` float32: Lab, saturation (low = grey roofs), excess green
+        (vegetation), white and black top-hats of lightness (bright compact objects and their
+        shadows: a morphological building index), gradient magnitude and local standard deviation.
+    """
+    x = np.clip(rgb, 0, 255).astype(np.float32)
+    lab = cv2.cvtColor(x * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
+    lum = lab[:, :, 0]
+    mx = x.max(axis=2)
+    mn = x.min(axis=2)
+    sat = (mx - mn) / (mx + 8.0)
+    s = x.sum(axis=2) + 24.0
+    exg = (2.0 * x[:, :, 1] - x[:, :, 0] - x[:, :, 2]) / s
+    k = _ELLIPSE[15]
+    wth = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, k)
+    bth = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, k)
+    gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
+    grad = _box(cv2.magnitude(gx, gy), 5)
+    m = _box(lum, 7)
+    std = np.sqrt(np.maximum(_box(lum * lum, 7) - m * m, 0.0))
+    return np.dstack([lab, sat, exg, wth, bth, grad, std]).astype(np.float32)
+
+
+def pair_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel features of a co-registered pair.
+
+    Args:
+        a: before image, ``(h, w, 3)`` float32 RGB 0..255.
+        b: after image, same shape, radiometrically matched to ``a``.
+
+    Returns:
+        ``(h, w, F)`` float32 feature stack (see :func:`feature_names`).
+    """
+    ca = image_cues(a)
+    cb = image_cues(b)
+    d = cb - ca
+    feats: list[np.ndarray] = [ca, cb, d]
+    # colour difference magnitude at several scales
+    dlab = np.sqrt((d[:, :, :3] ** 2).sum(axis=2))
+    feats.append(np.dstack([dlab] + [_box(dlab, k) for k in (5, 15, 31)]))
+    # local structure similarity of lightness (SSIM-like correlation) at two scales
+    la, lb = ca[:, :, 0], cb[:, :, 0]
+    for k in (7, 15):
+        ma, mb = _box(la, k), _box(lb, k)
+        va = np.maximum(_box(la * la, k) - ma * ma, 0.0)
+        vb = np.maximum(_box(lb * lb, k) - mb * mb, 0.0)
+        cov = _box(la * lb, k) - ma * mb
+        c2 = 6.5  # (0.03 * 100) ** 2 / ~1.4
+        feats.append(((2 * cov + c2) / (va + vb + c2))[:, :, None])
+    # wider context of the signed cue changes
+    ctx = [_box(np.ascontiguousarray(d[:, :, i]), 25) for i in (0, 3, 4, 5, 7)]
+    feats.append(np.dstack(ctx))
+    return np.ascontiguousarray(np.dstack(feats), dtype=np.float32)
+
+
+def feature_names() -> list[str]:
+    """Names of the columns of :func:`pair_features`."""
+    names = [f"A_{n}" for n in CUE_NAMES] + [f"B_{n}" for n in CUE_NAMES] + [f"d_{n}" for n in CUE_NAMES]
+    names += ["dlab", "dlab5", "dlab15", "dlab31", "ssim7", "ssim15"]
+    names += [f"ctx25_d_{CUE_NAMES[i]}" for i in (0, 3, 4, 5, 7)]
+    return names
+
+
+def building_index(cues: np.ndarray) -> np.ndarray:
+    """A hand-made structure likeness of one image from its cues (used for the change direction).
+
+    Args:
+        cues: output of :func:`image_cues`.
+
+    Returns:
+        ``(h, w)`` float32, larger where the pixel looks more like a built structure.
+    """
+    sat, exg, wth, bth, grad = cues[:, :, 3], cues[:, :, 4], cues[:, :, 5], cues[:, :, 6], cues[:, :, 7]
+    return (-2.0 * sat - 3.0 * exg + 0.05 * wth + 0.03 * bth + 0.02 * grad).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- stage 1
+def candidate_mask(a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4) -> np.ndarray:
+    """Cheap first stage: where could anything have changed?
+
+    Works on a ``factor``-times reduced pair (area averages): the per-band absolute difference,
+    max over bands. Cells above ``threshold`` (0..255 scale) and their neighbours are candidates.
+
+    Args:
+        a: before ``(h, w, 3)`` RGB (any numeric dtype, 0..255).
+        b: after, same shape, radiometrically matched.
+        threshold: difference level below which a cell is surely unchanged.
+        factor: reduction factor.
+
+    Returns:
+        ``(ceil(h/factor), ceil(w/factor))`` bool mask of candidate cells.
+    """
+    h, w = a.shape[:2]
+    sh, sw = max(1, -(-h // factor)), max(1, -(-w // factor))
+    ra = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
+    rb = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
+    diff = np.abs(ra - rb).max(axis=2) if ra.ndim == 3 else np.abs(ra - rb)
+    cand = (diff > threshold).astype(np.uint8)
+    cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
+    cand = cv2.dilate(cand, _ELLIPSE[9])
+    return cand.astype(bool)
+
+
+# ----------------------------------------------------------------------------- stage 2
+_MODEL_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> Any:
+    """Load the learned pixel model (cached per path).
+
+    Args:
+        path: a joblib file written by :mod:`detection.training.train`; None for the default.
+
+    Raises:
+        ModelError: the file is missing or cannot be read.
+    """
+    import joblib
+
+    p = Path(path) if path else DEFAULT_MODEL
+    with _MODEL_LOCK:
+        try:
+            bundle = joblib.load(p)
+        except FileNotFoundError as exc:
+            raise ModelError(f"change model not found: {p} (run python -m detection.training.train)") from exc
+        except Exception as exc:  # unpickling errors come in many types
+            raise ModelError(f"change model {p} cannot be read: {exc}") from exc
+    if not isinstance(bundle, dict) or bundle.get("features") != feature_names():
+        raise ModelError(f"change model {p} was trained on other features; retrain it")
+    return bundle["model"]
+
+
+def change_probability(a: np.ndarray, b: np.ndarray, model: Any, region: np.ndarray | None = None) -> np.ndarray:
+    """Per-pixel change probability.
+
+    Args:
+        a: before ``(h, w, 3)`` float32 RGB 0..255.
+        b: after, matched to ``a``.
+        model: a fitted classifier with ``predict_proba``.
+        region: optional bool ``(h, w)``; only these pixels are scored (others get 0).
+
+    Returns:
+        ``(h, w)`` float32 probability of change.
+    """
+    f = pair_features(a, b)
+    h, w, n = f.shape
+    prob = np.zeros((h, w), dtype=np.float32)
+    flat = f.reshape(-1, n)
+    if region is None:
+        idx = None
+        x = flat
+    else:
+        idx = np.flatnonzero(region.ravel())
+        if idx.size == 0:
+            return prob
+        x = flat[idx]
+    p = model.predict_proba(x)[:, 1].astype(np.float32)
+    if idx is None:
+        prob = p.reshape(h, w)
+    else:
+        prob.ravel()[idx] = p
+    return prob
+
+
+# ----------------------------------------------------------------------------- stage 3
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(mask)
+    cv2.drawContours(out, contours, -1, 1, thickness=cv2.FILLED)
+    return out
+
+
+def decide(
+    prob: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    threshold: float,
+    seed_threshold: float,
+    blob_score: float,
+    min_area_px: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Turn a probability map into a labelled change mask.
+
+    Args:
+        prob: ``(h, w)`` change probability.
+        a: before image (for the direction), ``(h, w, 3)`` float32.
+        b: after image.
+        threshold: hysteresis low threshold.
+        seed_threshold: a blob needs a pixel at least this probable.
+        blob_score: a blob needs this mean probability.
+        min_area_px: smallest blob in pixels.
+
+    Returns:
+        ``(mask, score)``: uint8 mask with 0 / APPEARED / DISAPPEARED and float32 per-pixel blob
+        score (mean probability of its blob).
+    """
+    low = (prob >= threshold).astype(np.uint8)
+    low = cv2.morphologyEx(low, cv2.MORPH_OPEN, _ELLIPSE[3])
+    low = cv2.morphologyEx(low, cv2.MORPH_CLOSE, _ELLIPSE[5])
+    low = _fill_holes(low)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(low, connectivity=8)
+    mask = np.zeros(prob.shape, np.uint8)
+    score = np.zeros(prob.shape, np.float32)
+    if n <= 1:
+        return mask, score
+    flat = lab.ravel()
+    cnt = np.bincount(flat, minlength=n).astype(np.float64)
+    psum = np.bincount(flat, weights=prob.ravel().astype(np.float64), minlength=n)
+    pmax = np.zeros(n, np.float64)
+    np.maximum.at(pmax, flat, prob.ravel())
+    mean = psum / np.maximum(cnt, 1)
+    keep = (cnt >= min_area_px) & (pmax >= seed_threshold) & (mean >= blob_score)
+    keep[0] = False
+    if not keep.any():
+        return mask, score
+    # direction: building-likeness gained (appeared) or lost (disappeared), averaged over the blob
+    bi = building_index(image_cues(b)) - building_index(image_cues(a))
+    bsum = np.bincount(flat, weights=bi.ravel().astype(np.float64), minlength=n)
+    kind = np.where(bsum >= 0, APPEARED, DISAPPEARED).astype(np.uint8)
+    kind[~keep] = 0
+    mask = kind[lab]
+    score = np.where(keep, mean, 0.0).astype(np.float32)[lab]
+    return mask, score

@@ -1,0 +1,183 @@
+"""Typed data objects: pixels never travel without their location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from affine import Affine
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+ChangeKind = Literal["appeared", "disappeared"]
+
+#: Mask value of a pixel where a structure appeared.
+APPEARED = 1
+#: Mask value of a pixel where a structure disappeared.
+DISAPPEARED = 2
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image with its location.
+
+    Attributes:
+        array: pixel values, shape ``(bands, height, width)``.
+        transform: affine transform from pixel (col, row) to CRS (x, y); identity for plain images.
+        crs: the CRS as a string (e.g. ``"EPSG:32651"``) or ``None`` for pixel-only images.
+        valid: boolean mask ``(height, width)``, True where data is valid.
+    """
+
+    array: np.ndarray
+    transform: Affine = field(default_factory=Affine.identity)
+    crs: str | None = None
+    valid: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"ImageData.array must be (bands, h, w), got shape {self.array.shape}")
+        if self.valid is not None and self.valid.shape != self.array.shape[1:]:
+            raise ValueError("ImageData.valid must have the array's (h, w) shape")
+
+    @property
+    def height(self) -> int:
+        """Number of rows."""
+        return int(self.array.shape[1])
+
+    @property
+    def width(self) -> int:
+        """Number of columns."""
+        return int(self.array.shape[2])
+
+    @property
+    def count(self) -> int:
+        """Number of bands."""
+        return int(self.array.shape[0])
+
+    @property
+    def pixel_size(self) -> float | None:
+        """Ground size of one pixel in CRS units (metres for projected CRS), None without CRS."""
+        if self.crs is None:
+            return None
+        return float((abs(self.transform.a) * abs(self.transform.e)) ** 0.5)
+
+    @property
+    def valid_mask(self) -> np.ndarray:
+        """The valid-data mask, all True when none was given."""
+        if self.valid is None:
+            return np.ones((self.height, self.width), dtype=bool)
+        return self.valid
+
+    @classmethod
+    def from_hwc(cls, image: np.ndarray, **kwargs: Any) -> ImageData:
+        """Build from an OpenCV-style ``(h, w, bands)`` or ``(h, w)`` array (RGB order expected)."""
+        if image.ndim == 2:
+            image = image[:, :, None]
+        return cls(array=np.ascontiguousarray(np.moveaxis(image, -1, 0)), **kwargs)
+
+
+@dataclass(frozen=True)
+class ChangePolygon:
+    """One detected change.
+
+    Attributes:
+        geometry: polygon in the image CRS (pixel coordinates when the image has no CRS).
+        change: ``"appeared"`` (new structure) or ``"disappeared"`` (demolition).
+        area_m2: ground area in square metres, None for pixel-only images.
+        score: confidence in 0..1.
+        crs: the CRS of ``geometry`` or None (pixel coordinates).
+    """
+
+    geometry: BaseGeometry
+    change: ChangeKind
+    area_m2: float | None
+    score: float
+    crs: str | None = None
+
+    def to_feature(self) -> dict[str, Any]:
+        """GeoJSON Feature dict."""
+        return {
+            "type": "Feature",
+            "geometry": mapping(self.geometry),
+            "properties": {
+                "change": self.change,
+                "area_m2": None if self.area_m2 is None else round(self.area_m2, 2),
+                "score": round(self.score, 4),
+            },
+        }
+
+
+@dataclass
+class ChangeResult:
+    """The output of a detection run.
+
+    Attributes:
+        mask: ``(h, w)`` uint8 with 0 = no change, 1 = appeared, 2 = disappeared, on the AFTER grid;
+            None when the mask was streamed to ``mask_path`` instead (large rasters).
+        polygons: the change polygons.
+        transform: transform of the mask grid.
+        crs: CRS of the mask grid and polygons.
+        mask_path: file holding the mask when it was written to disk.
+        shape: ``(h, w)`` of the mask grid.
+        stats: timings and counters for diagnostics.
+    """
+
+    mask: np.ndarray | None
+    polygons: list[ChangePolygon]
+    transform: Affine = field(default_factory=Affine.identity)
+    crs: str | None = None
+    mask_path: Path | None = None
+    shape: tuple[int, int] = (0, 0)
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def binary_mask(self) -> np.ndarray:
+        """The in-memory mask as 0/255 uint8 (any change)."""
+        if self.mask is None:
+            raise ValueError("the mask was streamed to disk; read mask_path instead")
+        return np.where(self.mask > 0, 255, 0).astype(np.uint8)
+
+    def to_geojson(self) -> dict[str, Any]:
+        """A GeoJSON FeatureCollection of the polygons (CRS named in a ``crs`` member when known)."""
+        fc: dict[str, Any] = {"type": "FeatureCollection", "features": [p.to_feature() for p in self.polygons]}
+        if self.crs:
+            fc["crs"] = {"type": "name", "properties": {"name": self.crs}}
+        return fc
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """Parameters of the method; defaults are meant for structures in general, not any one tile.
+
+    Attributes:
+        min_area_m2: smallest polygon kept, square metres (used when the CRS is known).
+        min_area_px: smallest polygon kept, pixels at working resolution (pixel-only images).
+        work_gsd_m: imagery finer than this (metres/pixel) is resampled to it for the costly
+            stage; None to always work at native resolution.
+        threshold: probability above which a pixel may belong to a change (hysteresis low).
+        seed_threshold: a blob is kept only if it holds a pixel at least this probable.
+        blob_score: a blob is kept only if its mean probability reaches this.
+        prefilter: cheap first-stage threshold on the normalised colour difference (0..255
+            scale); blocks below it everywhere are skipped.
+        window: window size in pixels for file processing.
+        overlap: window overlap in pixels (context for filters; seams merged).
+        coregister: estimate a sub-pixel shift per window with phase correlation.
+        max_shift_px: shifts larger than this are ignored as implausible.
+        simplify_px: polygon simplification tolerance in pixels.
+        model_path: path of the learned model; None for the committed default.
+    """
+
+    min_area_m2: float = 5.0
+    min_area_px: int = 40
+    work_gsd_m: float | None = 0.5
+    threshold: float = 0.5
+    seed_threshold: float = 0.7
+    blob_score: float = 0.55
+    prefilter: float = 10.0
+    window: int = 2048
+    overlap: int = 64
+    coregister: bool = True
+    max_shift_px: float = 8.0
+    simplify_px: float = 1.0
+    model_path: str | None = None
