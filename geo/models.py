@@ -410,6 +410,9 @@ class AnnualTarget(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("admin_units.id"))
     closure_area_m2: Mapped[float] = mapped_column(Numeric(14, 2))
     closure_count: Mapped[int | None] = mapped_column(Integer)
+    # 补证销项 is part of the closure target and may also have its own (revision 0003).
+    permit_area_m2: Mapped[float | None] = mapped_column(Numeric(14, 2))
+    permit_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEntry(Base):
