@@ -145,6 +145,46 @@ def serve(host: str, port: int) -> None:
         app.run(host=host, port=port, threaded=True)
 
 
+@cli.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the demo district but do not serve it.")
+@pass_ctx
+def demo(ctx: Context, host: str, port: int, no_serve: bool) -> None:
+    """Start the database, load the demo district and serve the web map."""
+    from geo.demo import prepare
+    from geo.errors import GeoError
+
+    try:
+        logins = prepare(ctx.engine, ctx.settings, say=lambda m: click.echo(f"· {m}"))
+    except GeoError as exc:
+        _fail(exc)
+    click.echo("")
+    click.secho(f"违法建筑监测平台 demo: http://{host}:{port}", fg="green", bold=True)
+    click.echo("logins (用户名 / 角色 / 街道 / 密码):")
+    for login in logins:
+        click.echo(f"  {login.username:<10} {login.role:<7} {login.street or '-':<8} {login.password}")
+    if not no_serve:
+        ctx.engine.dispose()
+        serve.callback(host=host, port=port)  # type: ignore[misc]
+
+
+# ----------------------------------------------------------------------------- samples
+@cli.command("make-samples")
+@click.option("--out", "out_dir", default="sample_tiles", show_default=True, type=click.Path(file_okay=False))
+@click.option("--seed", default=2025, show_default=True, type=int, help="Same seed, same pixels.")
+def make_samples(out_dir: str, seed: int) -> None:
+    """Generate the synthetic sample orthophotos, their ground truth and the demo records."""
+    from tqdm import tqdm
+
+    from geo import samples
+
+    with tqdm(total=samples.steps(), desc="make-samples", unit="step") as bar:
+        written = samples.generate(out_dir, seed=seed, progress=lambda label: (bar.set_postfix_str(label), bar.update()))
+    for path in written:
+        click.echo(f"{path}  {path.stat().st_size / 1e6:.2f} MB")
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     cli(obj=None)

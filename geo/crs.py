@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pyproj import CRS, Transformer
 import shapely
+from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 STORAGE_EPSG = 4326
@@ -25,7 +25,7 @@ def transform(geom: BaseGeometry, src: str | int, dst: str | int) -> BaseGeometr
     s, d = _key(src), _key(dst)
     if s == d:
         return geom
-    return shapely.transform(geom, _transformer(s, d).transform, interleaved=False)
+    return shapely.transform(geom, _transformer(s, d).transform, interleaved=False)  # type: ignore[arg-type]
 
 
 def area_m2(geom_wgs84: BaseGeometry) -> float:

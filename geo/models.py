@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -47,13 +48,6 @@ class Base(DeclarativeBase):
 def _check_in(column: str, enum_cls: type[enum.Enum], name: str | None = None) -> CheckConstraint:
     values = ", ".join(f"'{m.value}'" for m in enum_cls)
     return CheckConstraint(f"{column} IN ({values})", name=name or f"{column}_valid")
-
-
-class StrEnum(str, enum.Enum):
-    """An enumeration whose values are the stored strings."""
-
-    def __str__(self) -> str:
-        return str(self.value)
 
 
 class UnitLevel(StrEnum):

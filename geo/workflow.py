@@ -127,7 +127,8 @@ def check(current: Status | str | None, target: Status | str) -> Status:
         return tgt
     cur = Status(current)
     if tgt not in TRANSITIONS[cur]:
-        detail = "it is final" if cur in TERMINAL else "allowed: " + ", ".join(sorted(s.value for s in TRANSITIONS[cur]))
+        options = ", ".join(sorted(s.value for s in TRANSITIONS[cur]))
+        detail = "it is final" if cur in TERMINAL else f"allowed: {options}"
         raise InvalidTransition(cur.value, tgt.value, detail)
     return tgt
 

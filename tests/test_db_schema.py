@@ -73,7 +73,7 @@ def test_transition_appends_event_and_moves_status(session) -> None:
 
 def test_forbidden_transition_leaves_nothing(session) -> None:
     item = add_violation(session)
-    with pytest.raises(InvalidTransition, match="suspected.*closed"):
+    with pytest.raises(InvalidTransition, match=r"suspected.*closed"):
         items.transition(session, item.id, workflow.Transition(Status.CLOSED, "x"))
     assert len(items.history(session, item.id)) == 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from geo import workflow
@@ -44,7 +46,7 @@ def test_the_main_paths_of_the_domain() -> None:
         ["suspected", "dismissed"],
     ]
     for path in paths:
-        for src, dst in zip(path, path[1:], strict=False):
+        for src, dst in itertools.pairwise(path):
             workflow.check(src, dst)
 
 
