@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from datetime import UTC, datetime
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon, box
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from geo.items import create_violation
-from geo.models import AdminUnit, Violation
+from geo.models import AdminUnit, Parcel, Permit, Scene, Violation
 
 _counter = itertools.count(1)
 
@@ -54,3 +56,72 @@ def add_violation(session: Session, status: str = "suspected", street_id: int | 
     }
     args.update(kw)
     return create_violation(session, **args)  # type: ignore[arg-type]
+
+
+def add_parcel(session: Session, geom: BaseGeometry | None = None, street_id: int | None = None,
+               **kw: object) -> Parcel:
+    """Insert a parcel (地块); ``geom`` in EPSG:4326, default the :func:`square`."""
+    from geo.crs import area_m2
+    from geo.items import as_multipolygon
+
+    mp = as_multipolygon(geom if geom is not None else square())
+    args: dict[str, object] = {"code": unique("DK"), "street_id": street_id, "area_m2": area_m2(mp),
+                               "geom": from_shape(mp, srid=4326)}
+    args.update(kw)
+    parcel = Parcel(**args)
+    session.add(parcel)
+    session.flush()
+    return parcel
+
+
+def add_permit(session: Session, geom: BaseGeometry | None = None, **kw: object) -> Permit:
+    """Insert a permit footprint (规划许可); ``geom`` in EPSG:4326, default the :func:`square`."""
+    from geo.items import as_multipolygon
+
+    mp = as_multipolygon(geom if geom is not None else square())
+    args: dict[str, object] = {"permit_no": unique("XK"), "geom": from_shape(mp, srid=4326)}
+    args.update(kw)
+    permit = Permit(**args)
+    session.add(permit)
+    session.flush()
+    return permit
+
+
+def add_scene(session: Session, footprint: BaseGeometry | None = None, captured_at: datetime | None = None,
+              sensor: str = "drone", **kw: object) -> Scene:
+    """Insert a scene row (no file unless ``path`` names one); footprint in EPSG:4326."""
+    from geo.items import as_multipolygon
+
+    code = unique("SC")
+    mp = as_multipolygon(footprint if footprint is not None else square(size_deg=0.002))
+    args: dict[str, object] = {
+        "sha256": hashlib.sha256(code.encode()).hexdigest(), "path": f"scenes/{code}.tif",
+        "original_name": f"{code}.tif", "sensor": sensor,
+        "captured_at": captured_at or datetime(2025, 3, 1, tzinfo=UTC), "crs": "EPSG:4549",
+        "resolution_m": 0.2, "width": 1000, "height": 1000, "band_count": 3, "dtype": "uint8",
+        "size_bytes": 0, "footprint": from_shape(mp, srid=4326),
+    }
+    args.update(kw)
+    scene = Scene(**args)
+    session.add(scene)
+    session.flush()
+    return scene
+
+
+def walk(session: Session, violation_id: int, *statuses: str, actor: str = "测试员") -> None:
+    """Move an item through ``statuses`` in order (each step a real workflow transition)."""
+    from geo import items, workflow
+    from geo.models import Status
+
+    for status in statuses:
+        items.transition(session, violation_id, workflow.Transition(Status(status), actor, "测试"))
+
+
+def metric_box(dx: float, dy: float, w: float, h: float, origin: tuple[float, float] = (121.40, 31.21)) -> BaseGeometry:
+    """A ``w`` × ``h`` metre rectangle ``dx``, ``dy`` metres from ``origin`` (lon, lat), in EPSG:4326."""
+    from shapely.geometry import Point
+
+    from geo.crs import METRIC_EPSG, STORAGE_EPSG, transform
+
+    o = transform(Point(origin), STORAGE_EPSG, METRIC_EPSG)
+    return transform(box(o.x + dx, o.y + dy, o.x + dx + w, o.y + dy + h), METRIC_EPSG, STORAGE_EPSG)
