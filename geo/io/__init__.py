@@ -1,0 +1,1 @@
+"""Reading and writing files of the domain: import, export and bulk loading."""
