@@ -25,11 +25,11 @@ from typing import Any
 
 import cv2
 import numpy as np
+import shapely
 from pyproj import Transformer
 from shapely import affinity
 from shapely.geometry import Point, Polygon, box, mapping, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shp_transform
 from shapely.ops import unary_union
 
 #: Demo district extent (lon/lat, Changning): west, south, east, north.
@@ -207,7 +207,7 @@ class _Builder:
         return x * math.cos(a) - y * math.sin(a), x * math.sin(a) + y * math.cos(a)
 
     def inside(self, geom: Polygon) -> bool:
-        """Whether a layout-frame polygon lies at least 12 m inside the image square once rotated."""
+        """Whether a layout-frame polygon lies well inside the image square once rotated."""
         return bool(self.poly(geom).within(box(-self.limit, -self.limit, self.limit, self.limit)))
 
     def poly(self, geom: Polygon) -> Polygon:
@@ -373,7 +373,8 @@ def _block_lgf(b: _Builder, x0: float, y0: float, x1: float, y1: float, wants: S
                 i = free[int(rng.integers(len(free)))]
                 cx, cy = roof_sites[i]
                 mat = str(rng.choice(["steel_blue", "membrane_white", "roof_concrete_new"]))
-                ox = cx + float(rng.uniform(-slab_l / 2 + 12, slab_l / 2 - 12))
+                edge = min(12.0, slab_l / 2 - 1.0)
+                ox = cx + float(rng.uniform(-slab_l / 2 + edge, slab_l / 2 - edge))
                 if ctype == "rooftop":
                     ln, wd = float(rng.uniform(7, 12)), float(rng.uniform(6, 8.5))
                     grow = (ox + ln / 2 + 3.0, cy - 0.5, 6.0, wd) if klass == "known_changed" else None
@@ -611,7 +612,7 @@ def build_scene(spec: AreaSpec, seed: int = DEFAULT_SEED) -> Scene:
     cx, cy = _TO_METRIC.transform(spec.lon, spec.lat)
     centre = (round(cx), round(cy))
     ext = spec.size_m / 2 + 14.0
-    b = _Builder(rng, spec.rotation, spec.size_m / 2 - 12.0)
+    b = _Builder(rng, spec.rotation, spec.size_m / 2 - min(12.0, spec.size_m / 10))
     ext_l = ext * 1.25  # the layout frame is rotated: cover the canvas corners
     b.ground(box(-ext_l, -ext_l, ext_l, ext_l), "soil", 0)
     ew, ns = _roads(b, ext_l)
@@ -958,12 +959,18 @@ def file_name(spec: AreaSpec, ep: EpochSpec) -> str:
 def to_wgs84(geom: BaseGeometry, scene: Scene) -> BaseGeometry:
     """Local frame → EPSG:4326 (lon, lat)."""
     cx, cy = scene.centre
-    return shp_transform(lambda x, y, z=None: _FROM_METRIC.transform(np.asarray(x) + cx, np.asarray(y) + cy), geom)
+    return shapely.transform(geom, lambda x, y: _FROM_METRIC.transform(x + cx, y + cy), interleaved=False)
 
 
 def area_m2(geom_wgs84: BaseGeometry) -> float:
     """Area of an EPSG:4326 geometry in m², measured in EPSG:4549."""
-    return float(shp_transform(lambda x, y, z=None: _TO_METRIC.transform(x, y), geom_wgs84).area)
+    return float(reproject_geom(geom_wgs84, 4326, METRIC_EPSG).area)
+
+
+def reproject_geom(geom: BaseGeometry, src: Any, dst: Any) -> BaseGeometry:
+    """Reproject a shapely geometry between two CRSs (x/lon first)."""
+    tr = Transformer.from_crs(src, dst, always_xy=True)
+    return shapely.transform(geom, lambda x, y: tr.transform(x, y), interleaved=False)
 
 
 def _round_geom(geom: BaseGeometry, nd: int = 8) -> dict[str, Any]:
@@ -1100,9 +1107,7 @@ def ground_truth_mask(gt: dict[str, Any], area: str, crs: Any, transform: Any, s
     """
     from rasterio.features import rasterize
 
-    tr = Transformer.from_crs(4326, crs, always_xy=True)
-    geoms = [shp_transform(lambda x, y, z=None: tr.transform(x, y), shape_of(f))
-             for f in gt["features"] if f["properties"]["area"] == area]
+    geoms = [reproject_geom(shape_of(f), 4326, crs) for f in gt["features"] if f["properties"]["area"] == area]
     if not geoms:
         return np.zeros(shape, bool)
     return rasterize([(g, 1) for g in geoms], out_shape=shape, transform=transform, fill=0, dtype="uint8").astype(bool)
