@@ -185,6 +185,108 @@ def make_samples(out_dir: str, seed: int) -> None:
         click.echo(f"{path}  {path.stat().st_size / 1e6:.2f} MB")
 
 
+# ----------------------------------------------------------------------------- imagery
+@cli.command("ingest")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--sensor", type=click.Choice(["drone", "satellite"]), required=True)
+@click.option("--captured", required=True, help="Capture time, ISO 8601 with zone, e.g. 2025-03-14T10:20+08:00.")
+@click.option("--sortie", "sortie_code", help="Sortie (出动) code; created when new.")
+@click.option("--pilot", help="Pilot (飞手) of a new sortie.")
+@click.option("--drone", "drone_name", help="Aircraft of a new sortie.")
+@click.option("--task", "task_name", help="Area or task name of a new sortie.")
+@click.option("--watch", "watch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Keep ingesting files that land in this folder (moved to done/ or refused/).")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls of --watch.")
+@click.option("--no-district-check", is_flag=True, help="Accept footprints outside the district.")
+@pass_ctx
+def ingest(ctx: Context, files: tuple[Path, ...], sensor: str, captured: str, sortie_code: str | None,
+           pilot: str | None, drone_name: str | None, task_name: str | None, watch_dir: Path | None,
+           interval: float, no_district_check: bool) -> None:
+    """Validate, store and queue GeoTIFF FILES (one result line per file)."""
+    from datetime import datetime
+
+    from tqdm import tqdm
+
+    from geo.imagery.batch import default_limits, ingest_paths, watch
+    from geo.imagery.ingest import SortieInput
+    from geo.imagery.store import cleanup_orphans
+
+    try:
+        when = datetime.fromisoformat(captured)
+    except ValueError:
+        _fail(ValueError(f"--captured: '{captured}' is not an ISO 8601 time (e.g. 2025-03-14T10:20+08:00)"))
+    sortie = SortieInput(code=sortie_code, pilot=pilot, drone=drone_name, task=task_name)
+    cleanup_orphans(ctx.engine, ctx.settings.data_dir)
+    limits = default_limits(ctx.engine, check_district=not no_district_check)
+
+    def bar_for(path: Path):  # type: ignore[no-untyped-def]
+        bar = tqdm(total=100, desc=path.name[:30], unit="%", leave=False)
+
+        def update(stage: str, fraction: float) -> None:
+            bar.set_postfix_str(stage)
+            bar.update(round(fraction * 100) - bar.n)
+            if stage == "done":
+                bar.close()
+        return update
+
+    failed = 0
+    if files:
+        for out in ingest_paths(ctx.engine, ctx.settings, files, sensor=sensor, captured_at=when, sortie=sortie,
+                                limits=limits, progress_for=bar_for):
+            failed += out.error is not None
+            tqdm.write(out.line)
+    if watch_dir is not None:
+        click.echo(f"watching {watch_dir} (Ctrl-C to stop)")
+        from contextlib import suppress
+
+        with suppress(KeyboardInterrupt):
+            watch(ctx.engine, ctx.settings, watch_dir, sensor=sensor, captured_at=when, sortie=sortie,
+                  limits=limits, on_outcome=lambda o: tqdm.write(o.line), interval=interval, progress_for=bar_for)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command("worker")
+@click.option("--concurrency", default=1, show_default=True, type=int, help="Jobs run at the same time.")
+@click.option("--once", is_flag=True, help="Process until the queue is empty, then exit.")
+@pass_ctx
+def worker(ctx: Context, concurrency: int, once: bool) -> None:
+    """Run the queued jobs (change detection of new scenes)."""
+    import logging
+
+    from geo.queue import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_worker(ctx.engine, ctx.settings, concurrency=concurrency, once=once)
+
+
+# ----------------------------------------------------------------------------- detect
+@cli.command("detect")
+@click.argument("before", type=click.Path(dir_okay=False))
+@click.argument("after", type=click.Path(dir_okay=False))
+@click.option("--mask", "mask_out", required=True, type=click.Path(dir_okay=False), help="0/255 PNG (AFTER's size)")
+@click.option("--geojson", "geojson_out", type=click.Path(dir_okay=False), help="polygons as GeoJSON")
+def detect(before: str, after: str, mask_out: str, geojson_out: str | None) -> None:
+    """变化检测 — detect appeared/demolished structures between BEFORE and AFTER (no database)."""
+    from detection.cli_support import run_detect
+    from detection.errors import DetectionError
+
+    with click.progressbar(length=1000, label="检测中 / detecting", file=sys.stderr) as bar:
+        def progress(fraction: float) -> None:
+            bar.update(int(fraction * 1000) - bar.pos)
+
+        try:
+            s = run_detect(before, after, mask_out, geojson_out, progress=progress)
+        except (DetectionError, OSError) as exc:
+            _fail(exc)
+            return
+    click.echo(
+        f"{s.polygons} 处变化 / changes ({s.appeared} appeared, {s.disappeared} disappeared), "
+        f"{s.changed_fraction:.2%} of pixels, CRS {s.crs or 'pixel'}; mask → {mask_out}"
+        + (f", polygons → {geojson_out}" if geojson_out else "")
+    )
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     cli(obj=None)
