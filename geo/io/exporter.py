@@ -37,7 +37,8 @@ _SQL: dict[str, str] = {
         SELECT v.code, v.kind, v.vtype, v.discovered_at, v.status, v.status_at, v.in_database, v.is_key, v.source,
                v.area_m2, v.address, s.name AS street, p.code AS parcel, v.note, ST_AsBinary(v.geom) AS wkb
         FROM violations v LEFT JOIN admin_units s ON s.id = v.street_id LEFT JOIN parcels p ON p.id = v.parcel_id
-        WHERE (CAST(:street_id AS integer) IS NULL OR v.street_id = :street_id) AND (CAST(:status AS text) IS NULL OR v.status = :status)
+        WHERE (CAST(:street_id AS integer) IS NULL OR v.street_id = :street_id)
+          AND (CAST(:status AS text) IS NULL OR v.status = :status)
         ORDER BY v.code""",
     "detections": """
         SELECT d.id, d.scene_id, d.before_scene_id, d.change, d.klass, d.score, d.area_m2, d.area_before_m2,
@@ -45,7 +46,8 @@ _SQL: dict[str, str] = {
                v.code AS violation, d.reviewed_at, d.review_note, ST_AsBinary(d.geom) AS wkb
         FROM detections d LEFT JOIN admin_units s ON s.id = d.street_id LEFT JOIN parcels p ON p.id = d.parcel_id
              LEFT JOIN violations v ON v.id = d.violation_id
-        WHERE (CAST(:street_id AS integer) IS NULL OR d.street_id = :street_id) AND (CAST(:status AS text) IS NULL OR d.review_status = :status)
+        WHERE (CAST(:street_id AS integer) IS NULL OR d.street_id = :street_id)
+          AND (CAST(:status AS text) IS NULL OR d.review_status = :status)
         ORDER BY d.id""",
     "admin-units": """
         SELECT u.code, u.name, u.level, u.name_en, p.code AS parent, ST_AsBinary(u.geom) AS wkb
@@ -100,11 +102,11 @@ def _check_status(kind: str, status: str | None) -> None:
 def query(session: Session, kind: str, street_id: int | None = None, status: str | None = None) -> gpd.GeoDataFrame:
     """The rows of ``kind`` as a GeoDataFrame in EPSG:4326."""
     result = session.execute(text(_SQL[kind]), {"street_id": street_id, "status": status})
-    cols = [c for c in result.keys() if c != "wkb"]
+    cols = [c for c in result.keys() if c != "wkb"]  # noqa: SIM118 - a Result, not a dict
     rows = result.all()
     data = {c: [getattr(r, c) for r in rows] for c in cols}
-    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else []
-    return gpd.GeoDataFrame(data, geometry=list(geoms), crs=f"EPSG:{STORAGE_EPSG}")
+    geoms: list[Any] = list(shapely.from_wkb([bytes(r.wkb) for r in rows])) if rows else []
+    return gpd.GeoDataFrame(data, geometry=geoms, crs=f"EPSG:{STORAGE_EPSG}")
 
 
 def _plain_frame(frame: gpd.GeoDataFrame) -> pd.DataFrame:

@@ -79,7 +79,7 @@ def read_features(path: str | Path, crs: str | None = None) -> FeatureTable:
             continue
         try:
             w = gcrs.transform(g, key, gcrs.STORAGE_EPSG)
-        except Exception as exc:  # noqa: BLE001 - any projection failure is a bad row
+        except Exception as exc:
             out.append(None)
             problems[i] = f"cannot reproject from {key}: {exc}"
             continue
@@ -123,7 +123,7 @@ def _read_vector(p: Path) -> tuple[pd.DataFrame, str | None, list[BaseGeometry |
         frame = pyogrio.read_dataframe(target, layer=layers[0][0], read_geometry=True)
     except ImportFileError:
         raise
-    except Exception as exc:  # noqa: BLE001 - GDAL raises many kinds
+    except Exception as exc:
         raise ImportFileError(str(p), f"cannot read the file: {exc}") from exc
     file_crs = info.get("crs") or None
     geoms_col = frame.geometry if "geometry" in frame else None
@@ -148,7 +148,7 @@ def _read_table(p: Path) -> tuple[pd.DataFrame, str | None, list[BaseGeometry | 
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         else:
             frame = pd.read_excel(p, dtype=str, keep_default_na=False)
-    except Exception as exc:  # noqa: BLE001 - parser errors of many kinds
+    except Exception as exc:
         raise ImportFileError(str(p), f"cannot read the file: {exc}") from exc
     lower = {str(c).lower(): c for c in frame.columns}
     geom_col = next((lower[c] for c in GEOMETRY_COLUMNS if c in lower), None)
