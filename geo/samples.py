@@ -299,11 +299,11 @@ def _change_pair(
 def _block_lgf(b: _Builder, x0: float, y0: float, x1: float, y1: float, wants: Sequence[tuple[str, str]]) -> None:
     """Old public-housing estate: 6-storey slabs in rows, ground-floor yards on the south side."""
     rng = b.rng
-    b.ground(box(x0, y0, x1, y1), "paving", 1)
+    b.ground(box(x0, y0, x1, y1), "paving_estate", 1)
     slab_w, yard_d, pitch = 11.0, 3.5, 27.0
     n_rows = max(int((y1 - y0 - 6) // pitch), 1)
     width = x1 - x0
-    per_row = 2 if width >= 2 * 40 + 14 else 1
+    per_row = max(1, min(3, int((width - 2) // 70)))
     slab_l = min(62.0, (width - 10 - (per_row - 1) * 8) / per_row)
     if slab_l < 12:
         return
@@ -616,7 +616,7 @@ def build_scene(spec: AreaSpec, seed: int = DEFAULT_SEED) -> Scene:
     ext_l = ext * 1.25  # the layout frame is rotated: cover the canvas corners
     b.ground(box(-ext_l, -ext_l, ext_l, ext_l), "soil", 0)
     ew, ns = _roads(b, ext_l)
-    inner = spec.size_m / 2 - 2.0
+    inner = ext * 1.22  # blocks run off the image so that no corner is left empty
     quads = ((-inner, ew + 1, -ns - 1, inner), (ns + 1, ew + 1, inner, inner),
              (-inner, -inner, -ns - 1, -ew - 1), (ns + 1, -inner, inner, -ew - 1))
     for kind, q, wants in zip(spec.blocks, quads, spec.wants, strict=True):
@@ -658,6 +658,7 @@ _MATERIALS: dict[str, tuple[Rgb, Rgb | None, float, float, float, str]] = {
     "soil": ((128, 114, 94), None, 0.10, 0.08, 0.06, ""),
     "soil_fresh": ((112, 98, 80), None, 0.10, 0.14, 0.10, ""),
     "paving": ((152, 149, 141), None, 0.05, 0.03, 0.05, ""),
+    "paving_estate": ((126, 122, 114), None, 0.06, 0.04, 0.05, ""),
     "sidewalk": ((160, 150, 140), None, 0.05, 0.04, 0.05, "grid"),
     "concrete_yard": ((170, 168, 161), None, 0.06, 0.03, 0.04, ""),
     "stain": ((120, 118, 112), None, 0.10, 0.10, 0.04, ""),
@@ -669,8 +670,8 @@ _MATERIALS: dict[str, tuple[Rgb, Rgb | None, float, float, float, str]] = {
     "marking_white": ((226, 226, 222), (214, 214, 210), 0.04, 0.04, 0.04, ""),
     "marking_yellow": ((220, 184, 62), (206, 176, 70), 0.04, 0.04, 0.04, ""),
     "wall": ((196, 190, 180), None, 0.04, 0.03, 0.03, ""),
-    "roof_concrete": ((150, 148, 144), None, 0.06, 0.03, 0.04, ""),
-    "roof_concrete_inner": ((140, 139, 135), None, 0.07, 0.04, 0.04, ""),
+    "roof_concrete": ((178, 176, 170), None, 0.05, 0.03, 0.04, ""),
+    "roof_concrete_inner": ((150, 149, 145), None, 0.07, 0.04, 0.04, ""),
     "roof_concrete_new": ((188, 186, 180), None, 0.04, 0.03, 0.03, ""),
     "scar": ((160, 157, 150), None, 0.10, 0.16, 0.10, "speckle"),
     "tank": ((206, 208, 210), None, 0.03, 0.02, 0.02, ""),
