@@ -419,6 +419,57 @@ def users_list(ctx: Context) -> None:
         click.echo(f"{r.username}\t{r.role}\t{r.name or '-'}\t{'active' if r.active else 'disabled'}")
 
 
+# ----------------------------------------------------------------------------- reports
+@cli.group()
+def report() -> None:
+    """Monthly monitoring-index report and weekly brief: index.html, report.pdf, report.xlsx."""
+
+
+def _report_options(f):  # type: ignore[no-untyped-def]
+    f = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)(f)
+    f = click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+                     help="Index weights and rating bands (default: $DATA_DIR/index_config.toml, "
+                          "else reports/index_config.toml).")(f)
+    f = click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write into.")(f)
+    f = click.option("--district", help="District name or code (default: the only one).")(f)
+    return f
+
+
+def _run_report(ctx: Context, label: str, kind: str, district: str | None, out: str, config_path: str | None,
+                lang: str) -> None:
+    from reports.errors import ReportError
+    from reports.generate import STEPS, run
+
+    try:
+        with click.progressbar(length=len(STEPS), label="生成报告 / rendering", show_eta=False) as bar:
+            outputs = run(ctx.sessions, label, kind, Path(out), district=district, config_path=config_path,
+                          data_dir=ctx.settings.data_dir, lang=lang, progress=lambda _step: bar.update(1))
+    except ReportError as exc:
+        _fail(exc)
+    for path in (outputs.html, outputs.pdf, outputs.xlsx):
+        click.echo(str(path))
+
+
+@report.command("monthly")
+@click.option("--month", required=True, help="Calendar month in Beijing time, YYYY-MM.")
+@_report_options
+@pass_ctx
+def report_monthly(ctx: Context, month: str, district: str | None, out: str, config_path: str | None,
+                   lang: str) -> None:
+    """The monthly report of MONTH for the district and each street."""
+    _run_report(ctx, month, "month", district, out, config_path, lang)
+
+
+@report.command("weekly")
+@click.option("--week", required=True, help="ISO week in Beijing time, YYYY-Www.")
+@_report_options
+@pass_ctx
+def report_weekly(ctx: Context, week: str, district: str | None, out: str, config_path: str | None,
+                  lang: str) -> None:
+    """The weekly brief of WEEK (same figures as the monthly report)."""
+    _run_report(ctx, week, "week", district, out, config_path, lang)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     cli(obj=None)
