@@ -1,0 +1,1 @@
+"""The web edge: app factory, blueprints, templates, tiles, auth (see :mod:`webmap.factory`)."""
