@@ -180,7 +180,12 @@ def make_samples(out_dir: str, seed: int) -> None:
     from geo import samples
 
     with tqdm(total=samples.steps(), desc="make-samples", unit="step") as bar:
-        written = samples.generate(out_dir, seed=seed, progress=lambda label: (bar.set_postfix_str(label), bar.update()))
+
+        def step(label: str) -> None:
+            bar.set_postfix_str(label)
+            bar.update()
+
+        written = samples.generate(out_dir, seed=seed, progress=step)
     for path in written:
         click.echo(f"{path}  {path.stat().st_size / 1e6:.2f} MB")
 

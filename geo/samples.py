@@ -695,7 +695,7 @@ def _fbm(rng: np.random.Generator, shape: tuple[int, int], cells: Sequence[float
     out = np.zeros(shape, np.float32)
     for i, c in enumerate(cells):
         small = rng.standard_normal((int(h / c) + 2, int(w / c) + 2)).astype(np.float32)
-        out += cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC) / (1.6**i)
+        out = out + np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), np.float32) / (1.6**i)
     return out / max(float(out.std()), 1e-6)
 
 
@@ -876,9 +876,9 @@ def render(scene: Scene, epoch: int, ep: EpochSpec) -> np.ndarray:
         # a surface at height z is shaded when the caster top projects beyond it
         under = m & (cv.h[rs, cs] < o.height - 0.25)
         shadow[rs, cs] = np.maximum(shadow[rs, cs], under * strength)
-    shadow = cv2.GaussianBlur(shadow, (0, 0), 0.8)
+    soft = np.asarray(cv2.GaussianBlur(shadow, (0, 0), 0.8), np.float32)
     # direct light removed; blue skylight keeps shadows from going black or neutral
-    cv.rgb *= 1 - shadow[..., None] * ep.shadow * np.array([1.0, 0.96, 0.84], np.float32)
+    cv.rgb *= 1 - soft[..., None] * ep.shadow * np.array([1.0, 0.96, 0.84], np.float32)
     return cv.rgb
 
 
@@ -960,7 +960,11 @@ def file_name(spec: AreaSpec, ep: EpochSpec) -> str:
 def to_wgs84(geom: BaseGeometry, scene: Scene) -> BaseGeometry:
     """Local frame → EPSG:4326 (lon, lat)."""
     cx, cy = scene.centre
-    return shapely.transform(geom, lambda x, y: _FROM_METRIC.transform(x + cx, y + cy), interleaved=False)
+
+    def fwd(x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+        return _FROM_METRIC.transform(x + cx, y + cy)
+
+    return shapely.transform(geom, fwd, interleaved=False)  # type: ignore[arg-type]
 
 
 def area_m2(geom_wgs84: BaseGeometry) -> float:
@@ -971,7 +975,7 @@ def area_m2(geom_wgs84: BaseGeometry) -> float:
 def reproject_geom(geom: BaseGeometry, src: Any, dst: Any) -> BaseGeometry:
     """Reproject a shapely geometry between two CRSs (x/lon first)."""
     tr = Transformer.from_crs(src, dst, always_xy=True)
-    return shapely.transform(geom, lambda x, y: tr.transform(x, y), interleaved=False)
+    return shapely.transform(geom, tr.transform, interleaved=False)  # type: ignore[arg-type]
 
 
 def _round_geom(geom: BaseGeometry, nd: int = 8) -> dict[str, Any]:
