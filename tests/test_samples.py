@@ -112,6 +112,10 @@ def test_committed_files_and_size() -> None:
 
 @pytest.mark.parametrize("path", _tifs(), ids=lambda p: p.name)
 def test_tiles_are_georeferenced_tiled_rgb(path: Path) -> None:
+    from rio_cogeo.cogeo import cog_validate
+
+    valid, errors, _warnings = cog_validate(str(path))
+    assert valid, errors
     with rasterio.open(path) as src:
         assert src.crs.to_epsg() == EPSG_OF[path.stem.split("_")[1]]
         assert src.res == pytest.approx((0.2, 0.2))
