@@ -12,7 +12,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.orm import Session
 
 from geo.items import create_violation
-from geo.models import AdminUnit, Parcel, Permit, Scene, Violation
+from geo.models import AdminUnit, Detection, Parcel, Permit, Scene, User, Violation
 
 _counter = itertools.count(1)
 
@@ -125,3 +125,29 @@ def metric_box(dx: float, dy: float, w: float, h: float, origin: tuple[float, fl
 
     o = transform(Point(origin), STORAGE_EPSG, METRIC_EPSG)
     return transform(box(o.x + dx, o.y + dy, o.x + dx + w, o.y + dy + h), METRIC_EPSG, STORAGE_EPSG)
+
+
+def add_user(session: Session, role: str = "office", street: str | None = None, password: str = "password-123",
+             username: str | None = None) -> User:
+    """Create a login (password ``password-123`` unless given)."""
+    from geo.users import create_user
+
+    return create_user(session, username or unique(f"u-{role}"), password, role, street=street)
+
+
+def add_detection(session: Session, scene: Scene, before: Scene, street_id: int | None = None,
+                  lon: float = 121.40, lat: float = 31.21, size_deg: float = 0.0002, score: float = 0.9,
+                  klass: str = "new_suspect", change: str = "appeared", violation_id: int | None = None,
+                  chip_before: str | None = None, chip_after: str | None = None) -> Detection:
+    """Insert a detection waiting for review (``scene`` after, ``before`` before)."""
+    from geo.crs import area_m2
+
+    geom = square(lon, lat, size_deg)
+    det = Detection(scene_id=scene.id, before_scene_id=before.id, fingerprint=unique("fp"), change=change,
+                    klass=klass, score=score, area_m2=round(area_m2(geom), 2),
+                    before_captured_at=before.captured_at, after_captured_at=scene.captured_at,
+                    street_id=street_id, violation_id=violation_id, review_status="pending",
+                    chip_before=chip_before, chip_after=chip_after, geom=from_shape(geom, srid=4326))
+    session.add(det)
+    session.flush()
+    return det
