@@ -418,7 +418,9 @@ def _cuts(rng: np.random.Generator, lo: float, hi: float, n: int, jitter: float 
 
 def _parcels(rng: np.random.Generator, target: int, communities: list[UnitRec]) -> list[ParcelRec]:
     w, s, e, n = BOUNDS
-    ncol, nrow = 40, 20
+    blocks = min(800, max(8, target // 5))  # 40 × 20 blocks of about 190 m for the full district
+    ncol = max(4, round(float(np.sqrt(blocks * 2))))
+    nrow = max(2, ncol // 2)
     xs, ys = _cuts(rng, w, e, ncol), _cuts(rng, s, n, nrow)
     road = 7.0  # half road width, m
     gap = 1.0  # half gap between parcels, m
