@@ -200,3 +200,24 @@ def test_full_size_seed_in_a_throwaway_database() -> None:
             assert conn.execute(text(
                 "SELECT sum(closure_area_m2) FROM annual_targets t JOIN admin_units u ON u.id = t.unit_id "
                 "WHERE u.level = 'street' AND t.year = :y"), {"y": TODAY.year}).scalar_one() == 120_000
+
+
+def test_seed_demo_command(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from app import cli
+
+    with throwaway_database(prefix="wj_seed_cli") as eng:
+        env = {"DATABASE_URL": eng.url.render_as_string(hide_password=False)}
+        args = ["seed-demo", "--seed", "3", "--today", "2026-03-01", "--scale", "0.02"]
+        first = CliRunner().invoke(cli, args, env=env)
+        assert first.exit_code == 0, first.output
+        assert "seeded in" in first.output and "parcels: " in first.output
+        second = CliRunner().invoke(cli, args, env=env)
+        assert second.exit_code == 1
+        assert "the database is not empty" in second.output
+        out = tmp_path / "closed.csv"
+        exported = CliRunner().invoke(cli, ["export", "violations", "--format", "csv", "--out", str(out),
+                                            "--status", "closed"], env=env)
+        assert exported.exit_code == 0, exported.output
+        assert out.read_text(encoding="utf-8-sig").count("SRID=4326;MULTIPOLYGON") > 0
