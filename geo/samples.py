@@ -266,20 +266,22 @@ def _record_for(klass: str, ctype: str, rng: np.random.Generator) -> dict[str, A
 def _change_pair(
     b: _Builder, ctype: str, klass: str, cx: float, cy: float, length: float, width: float, height: float,
     mat: str, note: str, *, roof: str = "flat", grow: tuple[float, float, float, float] | None = None,
-    after_mat: str = "rubble",
+    after_mat: str = "rubble", base: float | None = None,
 ) -> None:
     """Add a structure that appears, vanishes or grows, plus its ground-truth entry.
 
     ``grow`` is (cx, cy, length, width) of the added part for ``known_changed``; the original
-    (cx, cy, length, width) then exists in both epochs.
+    (cx, cy, length, width) then exists in both epochs. ``after_mat`` is what a demolished structure
+    leaves, at height ``base`` (default: ground, or 2.9 m below its top for a roof scar).
     """
     rec = _record_for(klass, ctype, b.rng)
     core = _rect(cx, cy, length, width)
     if klass == "demolition_evidence":
         b.rect("building", cx, cy, length, width, mat, height, roof, epochs=(1,))
         if after_mat:
-            b.rect("rubble", cx, cy, length + 0.4, width + 0.4, after_mat, max(height - 2.9, 0.0) if
-                   after_mat == "scar" else 0.0, epochs=(2,))
+            if base is None:
+                base = max(height - 2.9, 0.0) if after_mat == "scar" else 0.0
+            b.rect("rubble", cx, cy, length + 0.4, width + 0.4, after_mat, base, epochs=(2,))
         b.change(ctype, "disappeared", klass, core, note, rec, core.buffer(1.0, join_style="mitre"))
         return
     if klass == "known_changed" and grow is not None:
@@ -388,7 +390,7 @@ def _block_lgf(b: _Builder, x0: float, y0: float, x1: float, y1: float, wants: S
                     if not b.inside(_rect(ox + 2, cy, ln + 6, wd)):
                         continue
                     _change_pair(b, "pigeon_loft", klass, ox, cy - 2.0, ln, wd, 20.2, "loft", "鸽棚 pigeon loft",
-                                 grow=grow, after_mat="scar")
+                                 grow=grow, after_mat="scar", base=18.05)
                 used_roofs.add(i)
                 break
             if ctype == "courtyard":
@@ -673,7 +675,7 @@ _MATERIALS: dict[str, tuple[Rgb, Rgb | None, float, float, float, str]] = {
     "roof_concrete": ((178, 176, 170), None, 0.05, 0.03, 0.04, ""),
     "roof_concrete_inner": ((150, 149, 145), None, 0.07, 0.04, 0.04, ""),
     "roof_concrete_new": ((188, 186, 180), None, 0.04, 0.03, 0.03, ""),
-    "scar": ((160, 157, 150), None, 0.10, 0.16, 0.10, "speckle"),
+    "scar": ((126, 120, 110), None, 0.10, 0.16, 0.10, "speckle"),
     "tank": ((206, 208, 210), None, 0.03, 0.02, 0.02, ""),
     "tile_red": ((160, 72, 54), None, 0.06, 0.05, 0.05, "tiles"),
     "tile_terracotta": ((182, 108, 72), None, 0.06, 0.05, 0.05, "tiles"),
@@ -682,7 +684,7 @@ _MATERIALS: dict[str, tuple[Rgb, Rgb | None, float, float, float, str]] = {
     "membrane_white": ((224, 226, 228), None, 0.03, 0.02, 0.02, "panels"),
     "asphalt_roof": ((66, 66, 68), None, 0.07, 0.06, 0.08, ""),
     "glass": ((118, 138, 150), None, 0.03, 0.02, 0.02, "panels"),
-    "loft": ((196, 194, 186), None, 0.04, 0.05, 0.05, "mesh"),
+    "loft": ((84, 100, 116), None, 0.04, 0.05, 0.05, "mesh"),
     "rubble": ((146, 132, 114), None, 0.12, 0.20, 0.22, "speckle"),
     "evergreen": ((50, 86, 46), (56, 84, 50), 0.10, 0.22, 0.14, ""),
     "deciduous": ((72, 106, 54), (120, 110, 94), 0.10, 0.25, 0.16, ""),
@@ -802,7 +804,7 @@ def _colour(o: Obj, cv: _Canvas, rs: slice, cs: slice, ep: EpochSpec, sun: np.nd
         elif pattern == "panels":
             f = f * (1 - 0.12 * (np.abs((u % 2.4) - 1.2) > 1.05))
         elif pattern == "mesh":
-            f = f * (1 - 0.3 * ((np.abs(u % 0.8) < 0.2) | (np.abs(v % 0.8) < 0.2)))
+            f = f * (1 + 0.45 * ((np.abs(u % 0.8) < 0.2) | (np.abs(v % 0.8) < 0.2)))
     elif pattern == "grid":
         f = f * (1 - 0.08 * ((np.abs(x % 0.6) < 0.1) | (np.abs(y % 0.6) < 0.1)))
     if pattern == "speckle":

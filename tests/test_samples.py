@@ -223,3 +223,19 @@ def test_epochs_are_misregistered_by_half_to_two_pixels(area: str) -> None:
     win = cv2.createHanningWindow(ga.shape[::-1], cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(ga.astype(np.float32), gb.astype(np.float32), win)
     assert 0.5 <= float(np.hypot(dx, dy)) <= 2.0, (dx, dy)
+
+
+@pytest.mark.parametrize("area", [a.name for a in samples.AREAS])
+def test_every_real_change_is_visible(area: str) -> None:
+    img_a, img_b, crs, transform, shp = _pair(area)
+    mag = np.sqrt(((img_b - img_a) ** 2).sum(0))
+    background = float(np.median(mag))
+    ratios = []
+    for f in _load("ground_truth.geojson")["features"]:
+        if f["properties"]["area"] != area:
+            continue
+        inside = samples.ground_truth_mask({"features": [f]}, area, crs, transform, shp).astype(np.uint8)
+        core = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)  # away from edges and misregistration
+        assert core.sum() >= 20, f["properties"]["id"]
+        ratios.append(float(np.median(mag[core])) / background)
+    assert min(ratios) > 0.75 and float(np.mean(np.asarray(ratios) > 1.0)) >= 0.8, ratios
