@@ -188,5 +188,6 @@ def markdown_table(kind: str) -> str:
     geom, fields = KINDS[kind]
     lines = ["| column | required | meaning |", "| --- | --- | --- |"]
     lines += [f"| `{f.name}` | {'yes' if f.required else ''} | {f.doc} |" for f in fields]
-    lines.append(f"| geometry | yes | {geom} (multi-part allowed for polygons) |")
+    shape = "polygon or multipolygon" if geom == "polygon" else "point"
+    lines.append(f"| geometry | yes | {shape} |")
     return "\n".join(lines)
