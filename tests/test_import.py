@@ -300,3 +300,12 @@ def test_cli_import_reports_the_bad_row(tmp_path: Path, engine, street: AdminUni
     result = CliRunner().invoke(cli, ["import", "parcels", str(good)], env=env)
     assert result.exit_code == 0, result.output
     assert "imported 5 parcels" in result.output
+
+
+def test_readme_documents_every_import_kind() -> None:
+    from geo.io.schema import KINDS, markdown_table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Import and export", 1)[1].split("\n## ", 1)[0]
+    for kind in KINDS:
+        assert markdown_table(kind) in section, f"README table of {kind} is out of date"
