@@ -27,6 +27,12 @@ def _version(value: Any) -> int:
         raise ValidationError("version: the page must send the version of the item it showed") from exc
 
 
+def _conflict_message(item_id: int, now: int | None, seen: int) -> str:
+    where = f" (version {now}, you saw {seen})" if now is not None else f" (you saw version {seen})"
+    return ("此图斑已被他人修改，请刷新页面查看最新状态后再操作 / This item was changed by someone else since "
+            f"you opened it; reload the page and try again. Item {item_id}{where}.")
+
+
 def transition(item_id: int, target: str, *, version: Any, reason: str | None, evidence: list[str],
                area_m2: float | None = None, uploads: list[Any] | None = None) -> tuple[Violation, Any]:
     """Move an item, with uploaded evidence, in one transaction; return (item, event).
@@ -45,6 +51,8 @@ def transition(item_id: int, target: str, *, version: Any, reason: str | None, e
         target_status = Status(target)
     except ValueError as exc:
         raise ValidationError(f"target: unknown status '{target}'") from exc
+    if item.version != expected:
+        raise ConflictError(_conflict_message(item_id, item.version, expected))
     workflow.authorise(item.status, target_status, scope.role)
     stored: list[str] = []
     try:
@@ -57,9 +65,7 @@ def transition(item_id: int, target: str, *, version: Any, reason: str | None, e
         try:
             event = items.transition(sess, item_id, step, expected_version=expected, user=user)
         except ConflictError as exc:
-            raise ConflictError(
-                f"此图斑已被他人修改，请刷新页面查看最新状态后再操作 / This item was changed by someone else "
-                f"since you opened it; reload the page and try again. ({exc})") from exc
+            raise ConflictError(_conflict_message(item_id, None, expected)) from exc
         audit.record(sess, "transition", user=user, target=f"violation:{item_id}", ip=webdb.client_ip(),
                      detail={"from": event.from_status, "to": event.to_status, "reason": step.reason,
                              "evidence": list(step.evidence), "version": expected + 1})

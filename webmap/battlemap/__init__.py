@@ -69,6 +69,7 @@ def map_options(scope: Scope) -> dict[str, Any]:
         "detailZoom": tiles_mvt.DETAIL_ZOOM,
         "colours": {s.value: COLOURS[s] for s in Status},
         "statusLabels": {s.value: status_label(s) for s in Status},
+        "legend": [[s.value, COLOURS[s], status_label(s)] for s in Status],
         "typeLabels": {t.value: type_label(t.value) for t in ViolationType},
         "streets": _streets(scope),
         "months": _months(date.today()),

@@ -50,7 +50,8 @@ def index() -> Any:
     sess = webdb.session()
     total = sess.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = list(sess.scalars(query.order_by(Violation.id.desc()).limit(PAGE).offset((page - 1) * PAGE)))
-    streets = dict(sess.execute(select(AdminUnit.id, AdminUnit.name).where(AdminUnit.level == "street")).tuples().all())
+    units = sess.execute(select(AdminUnit.id, AdminUnit.name).where(AdminUnit.level == "street"))
+    streets = {r.id: r.name for r in units}
     return render_template("items/index.html", rows=rows, total=total, page=page, pages=(total + PAGE - 1) // PAGE,
                            streets=streets, args=request.args)
 

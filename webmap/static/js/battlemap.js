@@ -97,8 +97,8 @@
       var div = L.DomUtil.create("div", "wj-legend");
       div.id = "legend";
       var rows = ["<b>" + WJ.escape(opts.text.legend) + "</b>"];
-      Object.keys(opts.colours).forEach(function (k) {
-        rows.push("<div><span class='swatch' style='background:" + opts.colours[k] + "'></span>" + WJ.escape(opts.statusLabels[k]) + "</div>");
+      opts.legend.forEach(function (row) {
+        rows.push("<div data-status='" + row[0] + "'><span class='swatch' style='background:" + row[1] + "'></span>" + WJ.escape(row[2]) + "</div>");
       });
       rows.push("<div><span class='swatch' style='background:#ec4899'></span>" + WJ.escape(opts.text.layers_detections) + "</div>");
       rows.push("<div class='hint'>" + WJ.escape(opts.text.cells) + "</div>");
@@ -331,7 +331,6 @@
     overlays[t.layers_heat] = heat;
     state.layerControl = L.control.layers(base, overlays, {collapsed: false, position: "topright"}).addTo(map);
     legend(map, opts);
-    coordinates(map, opts);
     wireFilters(state);
     wireSearch(state);
     wireCompare(state);
@@ -339,6 +338,7 @@
     if (params.get("lat") && params.get("lon")) {
       map.setView([+params.get("lat"), +params.get("lon")], +(params.get("z") || 17));
     }
+    coordinates(map, opts);
     window.WJ_MAP = state;
     return state;
   };
