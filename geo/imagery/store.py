@@ -97,6 +97,7 @@ def convert_to_cog(src: Path, dst: Path, info: SceneInfo, profile: str = "deflat
     from rio_cogeo.profiles import cog_profiles
 
     dst_profile = dict(cog_profiles.get(profile))
+    dst_profile.update(blockxsize=256, blockysize=256)  # a 256 px map tile touches at most 4 blocks
     if profile == "deflate":
         dst_profile["predictor"] = 2
     config = {**GDAL_ENV, "GDAL_CACHEMAX": 128, "GDAL_TIFF_INTERNAL_MASK": True, "GDAL_NUM_THREADS": "ALL_CPUS"}
