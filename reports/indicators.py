@@ -227,27 +227,41 @@ FROM x GROUP BY GROUPING SETS ((pidx, street_id), (pidx))
 """
 
 PERIOD_EVENTS_SQL = f"""
-WITH {_PERIODS},
-ev AS (
-    SELECT p.pidx, v.street_id, v.kind, e.to_status,
-           coalesce(e.area_m2, v.area_m2) AS area,
-           extract(epoch FROM e.occurred_at - v.discovered_at) / 86400.0 AS days
-    FROM p JOIN violation_events e ON e.occurred_at >= p.pstart AND e.occurred_at < p.pend
-    JOIN violations v ON v.id = e.violation_id
-    WHERE e.to_status IN ('demolished', 'annotated', 'annotation_lifted', 'closed') AND {_scope_sql('v')}
+WITH ev AS (
+    -- periods are contiguous: the bucket of an event is its period (1-based; 0 and n+1 are outside)
+    SELECT width_bucket(e.occurred_at, CAST(:bounds AS timestamptz[])) - 1 AS pidx, v.street_id,
+           v.kind = 'new' AS is_new, e.to_status, coalesce(e.area_m2, v.area_m2) AS area
+    FROM violation_events e JOIN violations v ON v.id = e.violation_id
+    WHERE e.to_status IN ('demolished', 'annotated', 'annotation_lifted')
+      AND e.occurred_at >= :minstart AND e.occurred_at < :maxend AND {_scope_sql('v')}
+),
+pre AS (
+    SELECT pidx, street_id, is_new, to_status, count(*) AS n, sum(area) AS area
+    FROM ev GROUP BY 1, 2, 3, 4
 )
 SELECT pidx, {_unit_expr('street_id')} AS unit,
-       count(*) FILTER (WHERE to_status = 'demolished' AND kind = 'new') AS removed_new,
-       coalesce(sum(area) FILTER (WHERE to_status = 'demolished' AND kind = 'new'), 0) AS removed_new_area,
-       count(*) FILTER (WHERE to_status = 'demolished') AS demolished_all,
+       coalesce(sum(n) FILTER (WHERE to_status = 'demolished' AND is_new), 0) AS removed_new,
+       coalesce(sum(area) FILTER (WHERE to_status = 'demolished' AND is_new), 0) AS removed_new_area,
+       coalesce(sum(n) FILTER (WHERE to_status = 'demolished'), 0) AS demolished_all,
        coalesce(sum(area) FILTER (WHERE to_status = 'demolished'), 0) AS demolished_all_area,
-       count(*) FILTER (WHERE to_status = 'annotated') AS annotated,
+       coalesce(sum(n) FILTER (WHERE to_status = 'annotated'), 0) AS annotated,
        coalesce(sum(area) FILTER (WHERE to_status = 'annotated'), 0) AS annotated_area,
-       count(*) FILTER (WHERE to_status = 'annotation_lifted') AS lifted,
-       count(*) FILTER (WHERE to_status = 'closed') AS closed_in_period,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) FILTER (WHERE to_status = 'closed')
-           AS median_days_to_closure
-FROM ev GROUP BY GROUPING SETS ((pidx, street_id), (pidx))
+       coalesce(sum(n) FILTER (WHERE to_status = 'annotation_lifted'), 0) AS lifted
+FROM pre GROUP BY GROUPING SETS ((pidx, street_id), (pidx))
+"""
+
+CLOSED_SQL = f"""
+WITH c AS (
+    SELECT width_bucket(e.occurred_at, CAST(:bounds AS timestamptz[])) - 1 AS pidx, v.street_id,
+           extract(epoch FROM e.occurred_at - v.discovered_at) / 86400.0 AS days
+    FROM violation_events e JOIN violations v ON v.id = e.violation_id
+    WHERE e.to_status = 'closed' AND e.occurred_at >= :minstart AND e.occurred_at < :maxend
+      AND {_scope_sql('v')}
+)
+SELECT pidx, {_unit_expr('street_id')} AS unit,
+       count(*) AS closed_in_period,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median_days_to_closure
+FROM c GROUP BY GROUPING SETS ((pidx, street_id), (pidx))
 """
 
 CLOSURES_SQL = f"""
@@ -255,16 +269,20 @@ WITH p AS (
     SELECT ystart, pend, (pidx - 1)::int AS pidx
     FROM unnest(CAST(:ystartdays AS date[]), CAST(:enddays AS date[])) WITH ORDINALITY AS u(ystart, pend, pidx)
 ),
+step_area AS (
+    -- the area recorded at the demolition / permit step, when the closure itself records none
+    SELECT DISTINCT ON (violation_id) violation_id, area_m2
+    FROM violation_events
+    WHERE to_status IN ('demolished', 'permit_granted') AND area_m2 IS NOT NULL AND occurred_at < :maxend
+    ORDER BY violation_id, id DESC
+),
 daily AS (
     SELECT v.street_id, (e.occurred_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
            {closure_kind_sql('e.from_status')} AS ck,
            count(*) AS n,
-           sum(coalesce(e.area_m2,
-                        (SELECT pe.area_m2 FROM violation_events pe
-                         WHERE pe.violation_id = e.violation_id AND pe.id < e.id
-                         ORDER BY pe.id DESC LIMIT 1),
-                        v.area_m2)) AS area
+           sum(coalesce(e.area_m2, sa.area_m2, v.area_m2)) AS area
     FROM violation_events e JOIN violations v ON v.id = e.violation_id
+    LEFT JOIN step_area sa ON sa.violation_id = e.violation_id
     WHERE e.to_status = 'closed' AND e.occurred_at >= :minystart AND e.occurred_at < :maxend
       AND {_scope_sql('v')}
     GROUP BY 1, 2, 3
@@ -324,7 +342,7 @@ def compute(session: Session, periods: Sequence[Period], scope: Scope, config: I
     """Figures of every street and the district total for each period.
 
     Args:
-        periods: the periods (any number; months or weeks), e.g. the trailing 12 months.
+        periods: contiguous periods in order (months or weeks), e.g. the trailing 12 months.
         scope: the district and streets (see :func:`reports.scope.resolve`).
         config: gives the disposal deadline and statuses.
 
@@ -337,16 +355,23 @@ def compute(session: Session, periods: Sequence[Period], scope: Scope, config: I
         return {}
     starts = [p.start for p in periods]
     ends = [p.end for p in periods]
+    if any(a.end != b.start for a, b in zip(periods, periods[1:], strict=False)):
+        raise ValueError("periods must be contiguous and in order (e.g. periods.trailing(...))")
     base: dict[str, Any] = {
         "starts": starts,
         "ends": ends,
-        "maxend": max(ends),
+        "minstart": starts[0],
+        "maxend": ends[-1],
+        "bounds": [*starts, ends[-1]],
         "streets": scope.street_ids,
         "unassigned": scope.include_unassigned,
     }
     table: Table = {
         i: {u: Figures(u, scope.name_of(u)) for u in [*scope.street_ids, TOTAL]} for i in range(len(periods))
     }
+
+    # enough memory for hashed aggregates over a district's events (this transaction only)
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
 
     def merge(sql: str, params: dict[str, Any]) -> None:
         for row in session.execute(text(sql), params).mappings():
@@ -360,6 +385,7 @@ def compute(session: Session, periods: Sequence[Period], scope: Scope, config: I
 
     merge(NEW_ITEMS_SQL, {**base, "disposal": list(config.disposal_statuses), "deadline": config.deadline_days})
     merge(PERIOD_EVENTS_SQL, base)
+    merge(CLOSED_SQL, base)
     merge(CLOSURES_SQL, {
         **base,
         "ystartdays": [p.year_start.date() for p in periods],
