@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import text
@@ -355,7 +356,7 @@ def compute(session: Session, periods: Sequence[Period], scope: Scope, config: I
         return {}
     starts = [p.start for p in periods]
     ends = [p.end for p in periods]
-    if any(a.end != b.start for a, b in zip(periods, periods[1:], strict=False)):
+    if any(a.end != b.start for a, b in pairwise(periods)):
         raise ValueError("periods must be contiguous and in order (e.g. periods.trailing(...))")
     base: dict[str, Any] = {
         "starts": starts,
