@@ -120,19 +120,20 @@ def test_csv_with_wkt_needs_and_uses_crs(tmp_path: Path, sessions: sessionmaker[
 def test_geojson_violations_get_their_event_chain(tmp_path: Path, sessions: sessionmaker[Session],
                                                   street: AdminUnit) -> None:
     prefix = unique("GJV")
-    statuses = ["confirmed", "closed", "dismissed", "annotated", None]
+    statuses = ["confirmed", "closed", "dismissed", "annotated", None, None]
     frame = gpd.GeoDataFrame({
-        "code": [f"{prefix}-{i}" for i in range(5)],
-        "kind": ["stock", "stock", "new", "stock", "stock"],
-        "vtype": ["rooftop", "villa", "shed", "courtyard", "factory"],
-        "discovered_at": ["2023-05-04 10:00", "2022-01-10", "2025-06-01T09:30:00+08:00", "2021-03-03", "2020-02-02"],
+        "code": [f"{prefix}-{i}" for i in range(6)],
+        "kind": ["stock", "stock", "new", "stock", "stock", "new"],
+        "vtype": ["rooftop", "villa", "shed", "courtyard", "factory", "shed"],
+        "discovered_at": ["2023-05-04 10:00", "2022-01-10", "2025-06-01T09:30:00+08:00", "2021-03-03", "2020-02-02",
+                          "2025-07-07"],
         "status": statuses,
-        "status_at": [None, "2025-04-01 15:00", "2025-06-03 11:00", "2025-05-05", None],
-        "street": [street.name] * 5,
-    }, geometry=[metric_box(25.0 * i, 100.0, 12.0, 10.0) for i in range(5)], crs="EPSG:4326")
+        "status_at": [None, "2025-04-01 15:00", "2025-06-03 11:00", "2025-05-05", None, None],
+        "street": [street.name] * 6,
+    }, geometry=[metric_box(25.0 * i, 100.0, 12.0, 10.0) for i in range(6)], crs="EPSG:4326")
     path = tmp_path / "violations.geojson"
     frame.to_file(path, driver="GeoJSON")
-    assert run_import(sessions, "violations", path) == 5
+    assert run_import(sessions, "violations", path) == 6
     with sessions() as s:
         got = {v.code: v for v in s.scalars(select(Violation).where(Violation.code.like(f"{prefix}%")))}
         chains = {
@@ -145,6 +146,7 @@ def test_geojson_violations_get_their_event_chain(tmp_path: Path, sessions: sess
     assert chains[f"{prefix}-2"] == [(None, "suspected"), ("suspected", "dismissed")]
     assert got[f"{prefix}-3"].status == "annotated"
     assert got[f"{prefix}-4"].status == "confirmed"  # default for stock in-database items
+    assert chains[f"{prefix}-5"] == [(None, "suspected")]  # default for new items
     assert got[f"{prefix}-1"].in_database is True and got[f"{prefix}-2"].in_database is False
     assert got[f"{prefix}-2"].source == "patrol" and got[f"{prefix}-1"].source == "database"
     assert got[f"{prefix}-1"].status_at.isoformat() == "2025-04-01T07:00:00+00:00"

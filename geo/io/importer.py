@@ -312,7 +312,7 @@ def _write_violations(session: Session, path: str, recs: list[Record], tick: Cal
     for rec in recs:
         v = rec.values
         in_db = v["in_database"] if v["in_database"] is not None else v["kind"] == "stock"
-        target = Status(v["status"] or Status.CONFIRMED.value)
+        target = Status(v["status"] or (Status.CONFIRMED if in_db else Status.SUSPECTED).value)
         start = Status.SUSPECTED if target in (Status.SUSPECTED, Status.DISMISSED) else Status.CONFIRMED
         try:
             chain = status_path(target, start)
