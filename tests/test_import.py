@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from shapely.geometry import MultiPolygon, Point, Polygon
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo.crs import area_m2
@@ -20,19 +21,46 @@ from geo.io.importer import import_file
 from geo.models import AdminUnit, Complaint, Parcel, Permit, Violation, ViolationEvent
 from tests.builders import add_street, metric_box, unique
 
+#: Where this module's rows lie: far from every other test's geometries.
+ORIGIN = (122.10, 31.40)
+
+
+def box_at(dx: float, dy: float, w: float, h: float) -> Polygon:
+    return metric_box(dx, dy, w, h, origin=ORIGIN)  # type: ignore[return-value]
+
 
 @pytest.fixture
-def street(sessions: sessionmaker[Session]) -> AdminUnit:
-    """A committed street with a unique name and code."""
-    with transaction(sessions) as s:
-        unit = add_street(s, unique("导入街道"))
-    return unit
+def db(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """A session factory whose commits are savepoints of one transaction rolled back after the test.
+
+    Each ``transaction(db)`` commits or rolls back like a real one (the import's
+    all-or-nothing is visible to the next session), and the test leaves nothing behind.
+    Deferred constraints do not fire here; tests check the event log themselves.
+    """
+    conn = engine.connect()
+    trans = conn.begin()
+    try:
+        yield sessionmaker(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+def _street(factory: sessionmaker[Session]) -> AdminUnit:
+    with transaction(factory) as s:
+        return add_street(s, unique("导入街道"), lon=ORIGIN[0] - 0.01, lat=ORIGIN[1] - 0.01)
+
+
+@pytest.fixture
+def street(db: sessionmaker[Session]) -> AdminUnit:
+    """A street with a unique name and code (rolled back after the test)."""
+    return _street(db)
 
 
 def parcels_frame(street: str, n: int = 5, prefix: str | None = None) -> gpd.GeoDataFrame:
     """``n`` parcels of about 30 m × 20 m in EPSG:4326 with the import columns."""
     prefix = prefix or unique("IMP")
-    geoms = [metric_box(40.0 * i, 0.0, 30.0, 20.0) for i in range(n)]
+    geoms = [box_at(40.0 * i, 0.0, 30.0, 20.0) for i in range(n)]
     return gpd.GeoDataFrame({
         "code": [f"{prefix}-{i}" for i in range(n)],
         "address": [f"长宁区测试路{2 * i + 1}号" for i in range(n)],
@@ -41,27 +69,27 @@ def parcels_frame(street: str, n: int = 5, prefix: str | None = None) -> gpd.Geo
     }, geometry=geoms, crs="EPSG:4326")
 
 
-def count(sessions: sessionmaker[Session], model: type, prefix: str) -> int:
+def count(db: sessionmaker[Session], model: type, prefix: str) -> int:
     col = getattr(model, "code", None) or getattr(model, "permit_no", None) or model.ticket_no  # type: ignore[attr-defined]
-    with sessions() as s:
+    with db() as s:
         return int(s.scalar(select(func.count()).where(col.like(f"{prefix}%"))) or 0)
 
 
-def run_import(sessions: sessionmaker[Session], kind: str, path: Path, crs: str | None = None) -> int:
-    with transaction(sessions) as s:
+def run_import(db: sessionmaker[Session], kind: str, path: Path, crs: str | None = None) -> int:
+    with transaction(db) as s:
         return import_file(s, kind, path, crs=crs).rows
 
 
-def stored_parcels(sessions: sessionmaker[Session], prefix: str) -> dict[str, tuple[float, object]]:
+def stored_parcels(db: sessionmaker[Session], prefix: str) -> dict[str, tuple[float, object]]:
     from geoalchemy2.shape import to_shape
 
-    with sessions() as s:
+    with db() as s:
         rows = s.scalars(select(Parcel).where(Parcel.code.like(f"{prefix}%")))
         return {p.code: (p.area_m2, to_shape(p.geom)) for p in rows}
 
 
-def assert_same_parcels(sessions: sessionmaker[Session], frame: gpd.GeoDataFrame, prefix: str) -> None:
-    got = stored_parcels(sessions, prefix)
+def assert_same_parcels(db: sessionmaker[Session], frame: gpd.GeoDataFrame, prefix: str) -> None:
+    got = stored_parcels(db, prefix)
     assert set(got) == set(frame["code"])
     for code, geom in zip(frame["code"], frame.geometry, strict=True):
         area, stored = got[code]
@@ -74,18 +102,18 @@ def assert_same_parcels(sessions: sessionmaker[Session], frame: gpd.GeoDataFrame
 # ----------------------------------------------------------------------------- good files
 
 
-def test_geopackage_in_cgcs2000_gk(tmp_path: Path, sessions: sessionmaker[Session], street: AdminUnit) -> None:
+def test_geopackage_in_cgcs2000_gk(tmp_path: Path, db: sessionmaker[Session], street: AdminUnit) -> None:
     prefix = unique("GPKG")
     frame = parcels_frame(street.name, prefix=prefix)
     path = tmp_path / "parcels.gpkg"
     frame.to_crs(4549).to_file(path, driver="GPKG")
-    assert run_import(sessions, "parcels", path) == 5
-    assert_same_parcels(sessions, frame, prefix)
-    with sessions() as s:
+    assert run_import(db, "parcels", path) == 5
+    assert_same_parcels(db, frame, prefix)
+    with db() as s:
         assert set(s.scalars(select(Parcel.street_id).where(Parcel.code.like(f"{prefix}%")))) == {street.id}
 
 
-def test_zipped_shapefile_in_utm51n(tmp_path: Path, sessions: sessionmaker[Session], street: AdminUnit) -> None:
+def test_zipped_shapefile_in_utm51n(tmp_path: Path, db: sessionmaker[Session], street: AdminUnit) -> None:
     prefix = unique("SHP")
     frame = parcels_frame(street.code, prefix=prefix)
     shp_dir = tmp_path / "shp"
@@ -95,14 +123,14 @@ def test_zipped_shapefile_in_utm51n(tmp_path: Path, sessions: sessionmaker[Sessi
     with zipfile.ZipFile(zpath, "w") as z:
         for f in shp_dir.iterdir():
             z.write(f, f.name)
-    assert run_import(sessions, "parcels", zpath) == 5
-    assert_same_parcels(sessions, frame, prefix)
-    with sessions() as s:
+    assert run_import(db, "parcels", zpath) == 5
+    assert_same_parcels(db, frame, prefix)
+    with db() as s:
         addr = s.scalar(select(Parcel.address).where(Parcel.code == f"{prefix}-1"))
     assert addr == "长宁区测试路3号"
 
 
-def test_csv_with_wkt_needs_and_uses_crs(tmp_path: Path, sessions: sessionmaker[Session], street: AdminUnit) -> None:
+def test_csv_with_wkt_needs_and_uses_crs(tmp_path: Path, db: sessionmaker[Session], street: AdminUnit) -> None:
     prefix = unique("CSV")
     frame = parcels_frame(street.name, prefix=prefix)
     metric = frame.to_crs(4549)
@@ -111,13 +139,13 @@ def test_csv_with_wkt_needs_and_uses_crs(tmp_path: Path, sessions: sessionmaker[
     path = tmp_path / "parcels.csv"
     table.to_csv(path, index=False)
     with pytest.raises(ImportFileError, match=r"no coordinate reference system.*--crs"):
-        run_import(sessions, "parcels", path)
-    assert count(sessions, Parcel, prefix) == 0
-    assert run_import(sessions, "parcels", path, crs="EPSG:4549") == 5
-    assert_same_parcels(sessions, frame, prefix)
+        run_import(db, "parcels", path)
+    assert count(db, Parcel, prefix) == 0
+    assert run_import(db, "parcels", path, crs="EPSG:4549") == 5
+    assert_same_parcels(db, frame, prefix)
 
 
-def test_geojson_violations_get_their_event_chain(tmp_path: Path, sessions: sessionmaker[Session],
+def test_geojson_violations_get_their_event_chain(tmp_path: Path, db: sessionmaker[Session],
                                                   street: AdminUnit) -> None:
     prefix = unique("GJV")
     statuses = ["confirmed", "closed", "dismissed", "annotated", None, None]
@@ -130,11 +158,11 @@ def test_geojson_violations_get_their_event_chain(tmp_path: Path, sessions: sess
         "status": statuses,
         "status_at": [None, "2025-04-01 15:00", "2025-06-03 11:00", "2025-05-05", None, None],
         "street": [street.name] * 6,
-    }, geometry=[metric_box(25.0 * i, 100.0, 12.0, 10.0) for i in range(6)], crs="EPSG:4326")
+    }, geometry=[box_at(25.0 * i, 100.0, 12.0, 10.0) for i in range(6)], crs="EPSG:4326")
     path = tmp_path / "violations.geojson"
     frame.to_file(path, driver="GeoJSON")
-    assert run_import(sessions, "violations", path) == 6
-    with sessions() as s:
+    assert run_import(db, "violations", path) == 6
+    with db() as s:
         got = {v.code: v for v in s.scalars(select(Violation).where(Violation.code.like(f"{prefix}%")))}
         chains = {
             code: [(e.from_status, e.to_status) for e in s.scalars(
@@ -155,36 +183,37 @@ def test_geojson_violations_get_their_event_chain(tmp_path: Path, sessions: sess
         assert v.status == chains[code][-1][1]
 
 
-def test_admin_units_permits_and_complaints(tmp_path: Path, sessions: sessionmaker[Session]) -> None:
+def test_admin_units_permits_and_complaints(tmp_path: Path, db: sessionmaker[Session]) -> None:
     code = unique("U")
     units = gpd.GeoDataFrame({
         "code": [f"{code}-C", f"{code}-D", f"{code}-S"],
         "name": [f"{code}居民区", f"{code}区", f"{code}街道"],
         "level": ["community", "district", "street"],
         "parent": [f"{code}-S", None, f"{code}区"],
-    }, geometry=[metric_box(0, 0, 50, 50), metric_box(0, 0, 500, 500), metric_box(0, 0, 200, 200)], crs="EPSG:4326")
+    }, geometry=[box_at(0, 0, 50, 50), box_at(0, 0, 500, 500), box_at(0, 0, 200, 200)], crs="EPSG:4326")
     units.to_file(tmp_path / "units.gpkg", driver="GPKG")
-    assert run_import(sessions, "admin-units", tmp_path / "units.gpkg") == 3
-    with sessions() as s:
+    assert run_import(db, "admin-units", tmp_path / "units.gpkg") == 3
+    with db() as s:
         rows = {u.code: u for u in s.scalars(select(AdminUnit).where(AdminUnit.code.like(f"{code}%")))}
     assert rows[f"{code}-C"].parent_id == rows[f"{code}-S"].id
     assert rows[f"{code}-S"].parent_id == rows[f"{code}-D"].id
 
     pno = unique("PERMIT")
     permits = gpd.GeoDataFrame({"permit_no": [pno], "holder": ["某公司"], "issued_at": ["2019-07-01"],
-                                "street": [f"{code}街道"]}, geometry=[metric_box(5, 5, 20, 20)], crs="EPSG:4326")
+                                "street": [f"{code}街道"]}, geometry=[box_at(5, 5, 20, 20)], crs="EPSG:4326")
     permits.to_file(tmp_path / "permits.geojson", driver="GeoJSON")
-    assert run_import(sessions, "permits", tmp_path / "permits.geojson") == 1
+    assert run_import(db, "permits", tmp_path / "permits.geojson") == 1
 
     ticket = unique("T")
     complaints = gpd.GeoDataFrame({
         "ticket_no": [f"{ticket}-1", f"{ticket}-2"], "received_at": ["2025-03-01 20:15", "2025-03-02"],
         "about": ["new", "stock"], "verdict": ["untrue", "true"], "is_key": ["true", "否"],
         "explained_at": [None, "2025-03-06"], "street": [f"{code}-S", f"{code}-S"],
-    }, geometry=[Point(121.401, 31.211), Point(121.402, 31.212)], crs="EPSG:4326")
+    }, geometry=[Point(ORIGIN[0] + 0.001, ORIGIN[1] + 0.001), Point(ORIGIN[0] + 0.002, ORIGIN[1] + 0.002)],
+        crs="EPSG:4326")
     complaints.to_crs(4549).to_file(tmp_path / "complaints.gpkg", driver="GPKG")
-    assert run_import(sessions, "complaints", tmp_path / "complaints.gpkg") == 2
-    with sessions() as s:
+    assert run_import(db, "complaints", tmp_path / "complaints.gpkg") == 2
+    with db() as s:
         got = {c.ticket_no: c for c in s.scalars(select(Complaint).where(Complaint.ticket_no.like(f"{ticket}%")))}
         assert s.scalar(select(Permit.street_id).where(Permit.permit_no == pno)) == rows[f"{code}-S"].id
     assert got[f"{ticket}-2"].is_key is False and got[f"{ticket}-2"].explained_at is not None
@@ -193,7 +222,7 @@ def test_admin_units_permits_and_complaints(tmp_path: Path, sessions: sessionmak
 
 # ----------------------------------------------------------------------------- bad files
 
-BOWTIE = Polygon([(121.40, 31.20), (121.401, 31.201), (121.401, 31.20), (121.40, 31.201), (121.40, 31.20)])
+BOWTIE = Polygon([(122.10, 31.40), (122.101, 31.401), (122.101, 31.40), (122.10, 31.401), (122.10, 31.40)])
 
 
 def _bad_geometry(frame: gpd.GeoDataFrame, tmp: Path) -> Path:
@@ -229,7 +258,7 @@ def _no_crs(frame: gpd.GeoDataFrame, tmp: Path) -> Path:
 
 
 def _wrong_type(frame: gpd.GeoDataFrame, tmp: Path) -> Path:
-    frame.loc[4, "geometry"] = Point(121.4, 31.2)
+    frame.loc[4, "geometry"] = Point(*ORIGIN)
     frame.to_file(tmp / "bad.gpkg", driver="GPKG")
     return tmp / "bad.gpkg"
 
@@ -244,52 +273,54 @@ def _wrong_type(frame: gpd.GeoDataFrame, tmp: Path) -> Path:
 ])
 def test_bad_file_names_the_row_and_imports_nothing(
     make: Callable[[gpd.GeoDataFrame, Path], Path], row: int | None, field: str | None, reason: str,
-    tmp_path: Path, sessions: sessionmaker[Session], street: AdminUnit,
+    tmp_path: Path, db: sessionmaker[Session], street: AdminUnit,
 ) -> None:
     prefix = unique("BAD")
     path = make(parcels_frame(street.name, prefix=prefix), tmp_path)
-    with sessions() as s:
+    with db() as s:
         before = s.scalar(text("SELECT count(*) FROM parcels"))
     with pytest.raises(ImportFileError) as info:
-        run_import(sessions, "parcels", path)
+        run_import(db, "parcels", path)
     err = info.value
     assert err.path == str(path) and err.row == row and err.field == field
     assert reason in str(err)
     assert str(path) in str(err)
-    with sessions() as s:
+    with db() as s:
         assert s.scalar(text("SELECT count(*) FROM parcels")) == before
-    assert count(sessions, Parcel, prefix) == 0
+    assert count(db, Parcel, prefix) == 0
 
 
-def test_bad_violation_row_leaves_no_item_and_no_event(tmp_path: Path, sessions: sessionmaker[Session],
+def test_bad_violation_row_leaves_no_item_and_no_event(tmp_path: Path, db: sessionmaker[Session],
                                                        street: AdminUnit) -> None:
     prefix = unique("BADV")
     frame = gpd.GeoDataFrame({
         "code": [f"{prefix}-{i}" for i in range(3)], "kind": ["stock"] * 3, "vtype": ["shed", "shed", "spaceship"],
         "discovered_at": ["2024-01-01"] * 3, "status": ["closed"] * 3,
-    }, geometry=[metric_box(15.0 * i, 300.0, 10, 10) for i in range(3)], crs="EPSG:4326")
+    }, geometry=[box_at(15.0 * i, 300.0, 10, 10) for i in range(3)], crs="EPSG:4326")
     frame.to_file(tmp_path / "v.gpkg", driver="GPKG")
-    with sessions() as s:
+    with db() as s:
         events = s.scalar(text("SELECT count(*) FROM violation_events"))
     with pytest.raises(ImportFileError, match=r"row 3, field 'vtype': 'spaceship' is not one of"):
-        run_import(sessions, "violations", tmp_path / "v.gpkg")
-    assert count(sessions, Violation, prefix) == 0
-    with sessions() as s:
+        run_import(db, "violations", tmp_path / "v.gpkg")
+    assert count(db, Violation, prefix) == 0
+    with db() as s:
         assert s.scalar(text("SELECT count(*) FROM violation_events")) == events
 
 
-def test_duplicate_in_database_refused(tmp_path: Path, sessions: sessionmaker[Session], street: AdminUnit) -> None:
+def test_duplicate_in_database_refused(tmp_path: Path, db: sessionmaker[Session], street: AdminUnit) -> None:
     prefix = unique("DUP")
     frame = parcels_frame(street.name, n=2, prefix=prefix)
     frame.to_file(tmp_path / "a.gpkg", driver="GPKG")
-    run_import(sessions, "parcels", tmp_path / "a.gpkg")
+    run_import(db, "parcels", tmp_path / "a.gpkg")
     with pytest.raises(ImportFileError, match=r"row 1, field 'code'.*already exists"):
-        run_import(sessions, "parcels", tmp_path / "a.gpkg")
-    assert count(sessions, Parcel, prefix) == 2
+        run_import(db, "parcels", tmp_path / "a.gpkg")
+    assert count(db, Parcel, prefix) == 2
 
 
-def test_cli_import_reports_the_bad_row(tmp_path: Path, engine, street: AdminUnit) -> None:  # type: ignore[no-untyped-def]
+def test_cli_import_reports_the_bad_row(tmp_path: Path, engine: Engine, sessions: sessionmaker[Session]) -> None:
     from app import cli
+
+    street = _street(sessions)  # committed: the command runs in its own process state
 
     prefix = unique("CLI")
     path = _missing_code(parcels_frame(street.name, prefix=prefix), tmp_path)
