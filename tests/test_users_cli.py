@@ -22,7 +22,7 @@ def env(engine: Engine) -> dict[str, str]:
 
 def test_create_from_stdin_and_list(env: dict[str, str], sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
-        street = add_street(s, unique("用户街道"))
+        street = add_street(s, unique("用户街道"), lon=122.2, lat=31.5)  # far from other tests
     name = unique("team")
     result = CliRunner().invoke(cli, ["users", "create", name, "--role", "street", "--street", street.name,
                                       "--password-stdin"], input="s3cret-pass\n", env=env)
