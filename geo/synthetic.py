@@ -483,8 +483,8 @@ def _records_zone(records: list[dict[str, Any]]) -> BaseGeometry | None:
     geoms = [shapely.geometry.shape(f["geometry"]) for f in records if f.get("geometry")]
     if not geoms:
         return None
-    hull = shapely.union_all(geoms).convex_hull
-    return hull.buffer(150.0 / _M_PER_DEG_LON)
+    near = shapely.union_all([g.buffer(150.0 / _M_PER_DEG_LON) for g in geoms])  # one blob per sample area
+    return shapely.union_all([part.convex_hull for part in getattr(near, "geoms", [near])])
 
 
 # ----------------------------------------------------------------------------- items
