@@ -297,8 +297,9 @@ def detect(before: str, after: str, mask_out: str, geojson_out: str | None) -> N
 @click.argument("kind", type=click.Choice(["admin-units", "parcels", "violations", "permits", "complaints"]))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--crs", help="CRS of the file's coordinates (e.g. EPSG:4549); required when the file has none.")
+@click.option("--encoding", help="Text encoding of a Shapefile without .cpg or of a CSV (e.g. GBK).")
 @pass_ctx
-def import_cmd(ctx: Context, kind: str, file: str, crs: str | None) -> None:
+def import_cmd(ctx: Context, kind: str, file: str, crs: str | None, encoding: str | None) -> None:
     """Import KIND from FILE (GeoPackage, Shapefile or .zip, GeoJSON, CSV/XLSX with WKT); all or nothing."""
     from tqdm import tqdm
 
@@ -314,7 +315,7 @@ def import_cmd(ctx: Context, kind: str, file: str, crs: str | None) -> None:
 
     try:
         with transaction(ctx.sessions) as session:
-            report = import_file(session, kind, file, crs=crs, progress=progress)
+            report = import_file(session, kind, file, crs=crs, progress=progress, encoding=encoding)
     except GeoError as exc:
         bar.close()
         _fail(exc)

@@ -130,6 +130,19 @@ def test_zipped_shapefile_in_utm51n(tmp_path: Path, db: sessionmaker[Session], s
     assert addr == "长宁区测试路3号"
 
 
+def test_gbk_shapefile_without_cpg_needs_encoding(tmp_path: Path, db: sessionmaker[Session],
+                                                  street: AdminUnit) -> None:
+    prefix = unique("GBK")
+    frame = parcels_frame(street.name, n=2, prefix=prefix)
+    frame.to_crs(4549).to_file(tmp_path / "p.shp", driver="ESRI Shapefile", encoding="GBK")
+    (tmp_path / "p.cpg").unlink(missing_ok=True)
+    with transaction(db) as s:
+        assert import_file(s, "parcels", tmp_path / "p.shp", encoding="GBK").rows == 2
+    with db() as s:
+        assert s.scalar(select(Parcel.address).where(Parcel.code == f"{prefix}-1")) == "长宁区测试路3号"
+        assert s.scalar(select(Parcel.street_id).where(Parcel.code == f"{prefix}-1")) == street.id
+
+
 def test_csv_with_wkt_needs_and_uses_crs(tmp_path: Path, db: sessionmaker[Session], street: AdminUnit) -> None:
     prefix = unique("CSV")
     frame = parcels_frame(street.name, prefix=prefix)

@@ -61,7 +61,7 @@ class ImportReport:
 
 
 def import_file(session: Session, kind: str, path: str | Path, crs: str | None = None,
-                progress: Progress | None = None) -> ImportReport:
+                progress: Progress | None = None, encoding: str | None = None) -> ImportReport:
     """Read, validate and insert every row of ``path`` as ``kind``, in the session's transaction.
 
     Args:
@@ -69,6 +69,7 @@ def import_file(session: Session, kind: str, path: str | Path, crs: str | None =
         path: GeoPackage, Shapefile (or zipped), GeoJSON, CSV or XLSX with WKT.
         crs: CRS of the file's coordinates when it has none (or to override it).
         progress: called with (rows just written, rows in the file).
+        encoding: text encoding of a Shapefile or CSV without a declared one (e.g. ``GBK``).
 
     Raises:
         ImportFileError: naming the file, row, field and reason; the caller must roll back.
@@ -76,7 +77,7 @@ def import_file(session: Session, kind: str, path: str | Path, crs: str | None =
     if kind not in KINDS:
         raise ImportFileError(str(path), f"unknown kind '{kind}': use {', '.join(KINDS)}")
     t0 = time.perf_counter()
-    table = read_features(path, crs)
+    table = read_features(path, crs, encoding)
     records = validate(kind, table)
     total = len(records)
 

@@ -42,13 +42,15 @@ class FeatureTable:
     source_crs: str
 
 
-def read_features(path: str | Path, crs: str | None = None) -> FeatureTable:
+def read_features(path: str | Path, crs: str | None = None, encoding: str | None = None) -> FeatureTable:
     """Read ``path``; reproject its geometries to EPSG:4326.
 
     Args:
         path: the file.
         crs: CRS of the coordinates (e.g. ``EPSG:4549``), overriding the file's; required
             when the file has none.
+        encoding: text encoding of a Shapefile's attributes or a CSV (e.g. ``GBK``); by default
+            the Shapefile's ``.cpg`` or UTF-8.
 
     Raises:
         ImportFileError: unreadable file, unknown format, no CRS, unknown CRS.
@@ -59,9 +61,9 @@ def read_features(path: str | Path, crs: str | None = None) -> FeatureTable:
         raise ImportFileError(name, "no such file")
     suffix = p.suffix.lower()
     if suffix in VECTOR_SUFFIXES:
-        frame, file_crs, geoms, problems = _read_vector(p)
+        frame, file_crs, geoms, problems = _read_vector(p, encoding)
     elif suffix in TABLE_SUFFIXES:
-        frame, file_crs, geoms, problems = _read_table(p)
+        frame, file_crs, geoms, problems = _read_table(p, encoding)
     else:
         raise ImportFileError(name, f"unknown format '{suffix}': use .gpkg, .shp, .zip, .geojson, .csv or .xlsx")
     chosen = crs or file_crs
@@ -111,7 +113,8 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _read_vector(p: Path) -> tuple[pd.DataFrame, str | None, list[BaseGeometry | None], list[str | None]]:
+def _read_vector(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str | None, list[BaseGeometry | None],
+                                                         list[str | None]]:
     import pyogrio
 
     target = f"/vsizip/{p}" if p.suffix.lower() == ".zip" else str(p)
@@ -120,7 +123,7 @@ def _read_vector(p: Path) -> tuple[pd.DataFrame, str | None, list[BaseGeometry |
         if len(layers) == 0:
             raise ImportFileError(str(p), "the file holds no layer")
         info = pyogrio.read_info(target, layer=layers[0][0])
-        frame = pyogrio.read_dataframe(target, layer=layers[0][0], read_geometry=True)
+        frame = pyogrio.read_dataframe(target, layer=layers[0][0], read_geometry=True, encoding=encoding)
     except ImportFileError:
         raise
     except Exception as exc:
@@ -142,10 +145,11 @@ def _read_vector(p: Path) -> tuple[pd.DataFrame, str | None, list[BaseGeometry |
     return attrs, file_crs, geoms, problems
 
 
-def _read_table(p: Path) -> tuple[pd.DataFrame, str | None, list[BaseGeometry | None], list[str | None]]:
+def _read_table(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str | None, list[BaseGeometry | None],
+                                                        list[str | None]]:
     try:
         if p.suffix.lower() == ".csv":
-            frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding=encoding or "utf-8-sig")
         else:
             frame = pd.read_excel(p, dtype=str, keep_default_na=False)
     except Exception as exc:
