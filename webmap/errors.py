@@ -33,6 +33,7 @@ from geo.errors import (
     ValidationError,
 )
 from geo.imagery.errors import DuplicateScene, ImageryError, StoreError
+from reports.errors import PeriodError, RenderError, ReportConfigError, ReportError, UnitNotFound
 
 
 class WebError(Exception):
@@ -61,6 +62,11 @@ STATUS_CODES: list[tuple[type[BaseException], int]] = [
     (TileWriteError, 500),
     (ModelError, 500),
     (DetectionError, 500),
+    (PeriodError, 400),
+    (UnitNotFound, 404),
+    (ReportConfigError, 500),
+    (RenderError, 500),
+    (ReportError, 500),
     (DatabaseUnavailable, 503),
     (ConfigError, 500),
     (GeoError, 500),
@@ -106,6 +112,7 @@ def register(app: Flask) -> None:
     app.register_error_handler(GeoError, on_domain)
     app.register_error_handler(WebError, on_domain)
     app.register_error_handler(DetectionError, on_domain)
+    app.register_error_handler(ReportError, on_domain)
 
     def on_csrf(exc: CSRFError) -> Any:
         return error_response(400, f"CSRF token missing or invalid: {exc.description}")
