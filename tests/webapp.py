@@ -153,7 +153,11 @@ class LiveServer:
         raise RuntimeError(f"server on port {self.port} did not start")
 
     def stop(self) -> None:
-        self.server.close()
+        """Finish running requests first, then close every socket (so no closed descriptor is written to)."""
+        from waitress import wasyncore
+
+        self.server.task_dispatcher.shutdown()
+        wasyncore.close_all(self.server._map)
         self.thread.join(timeout=5)
 
 

@@ -30,6 +30,7 @@ def queue() -> Any:
         "review/queue.html", streets=[{"id": s.id, "name": s.name} for s in streets],
         classes=[k.value for k in DetectionClass], reasons=list(geo_review.DISMISS_REASONS),
         can_assign=scope.can_assign, focus=request.args.get("d", type=int),
+        street=request.args.get("street", type=int),
         map_static={
             "leaflet_js": url_for("static", filename="vendor/leaflet/leaflet.js"),
             "leaflet_css": url_for("static", filename="vendor/leaflet/leaflet.css"),

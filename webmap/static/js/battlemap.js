@@ -64,6 +64,8 @@
       getFeatureId: function (f) { return f.properties.id; }
     });
     vg.wjLayer = layer;
+    vg.wjLoads = 0;
+    vg.on("load", function () { vg.wjLoads += 1; });
     vg.wjBaseUrl = opts.tiles[layer];
     vg.on("click", function (e) { showPopup(map, opts, layer, e); });
     return vg;

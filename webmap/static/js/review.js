@@ -123,6 +123,7 @@
       document.body.dataset.queueLoaded = "1";
     });
   }
+  if (cfg.street) { document.getElementById("q-street").value = String(cfg.street); }
   ["q-klass", "q-street", "q-min"].forEach(function (id) { document.getElementById(id).addEventListener("change", load); });
 
   document.addEventListener("keydown", function (e) {
