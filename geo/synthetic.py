@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 from pyproj import Transformer
-from shapely.geometry import MultiPoint, MultiPolygon, Point, Polygon, box
+from shapely.geometry import MultiPolygon, Point, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from geo import workflow
@@ -262,10 +262,10 @@ def generate(seed: int, today: date, size: SeedSize = FULL, records: list[dict[s
     """
     rng = np.random.default_rng(seed)
     d = District()
-    d.units = _units(rng)
+    xs, ys = _grid(rng, size.parcels)
+    d.units, comm_of = _units(rng, xs, ys)
     streets = [u for u in d.units if u.level == "street"]
-    communities = [u for u in d.units if u.level == "community"]
-    d.parcels = _parcels(rng, size.parcels, communities)
+    d.parcels = _parcels(rng, size.parcels, xs, ys, comm_of)
     reserved = _records_zone(records or [])
     ctx = _Ctx(rng, today, d.parcels, reserved)
     d.violations = _stock(ctx, size.stock) + _outside_stock(ctx, size.stock_outside)
@@ -364,18 +364,29 @@ def _mp(g: BaseGeometry) -> MultiPolygon:
     return MultiPolygon(polys)
 
 
-def _voronoi(points: np.ndarray, clip: BaseGeometry) -> list[BaseGeometry]:
-    """Voronoi cells of ``points`` clipped to ``clip``, in the order of ``points``."""
-    cells = shapely.voronoi_polygons(MultiPoint([tuple(p) for p in points]), extend_to=clip)
-    out: list[BaseGeometry] = []
-    for p in points:
-        pt = Point(p)
-        cell = next(c for c in cells.geoms if c.covers(pt))
-        out.append(cell.intersection(clip))
-    return out
+def _grid(rng: np.random.Generator, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """Road centre lines (x cuts west→east, y cuts south→north) of the block grid."""
+    w, s, e, n = BOUNDS
+    blocks = min(800, max(8, target // 5))  # 40 × 20 blocks of about 190 m for the full district
+    ncol = max(4, round(float(np.sqrt(blocks * 2))))
+    nrow = max(2, ncol // 2)
+    return _cuts(rng, w, e, ncol), _cuts(rng, s, n, nrow)
 
 
-def _units(rng: np.random.Generator) -> list[UnitRec]:
+def _nearest(points: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Index of the nearest seed of each point (lon scaled to metres like lat)."""
+    k = _M_PER_DEG_LON / _M_PER_DEG_LAT
+    d = ((points[:, None, 0] - seeds[None, :, 0]) * k) ** 2 + (points[:, None, 1] - seeds[None, :, 1]) ** 2
+    return np.argmin(d, axis=1)  # type: ignore[no-any-return]
+
+
+def _units(rng: np.random.Generator, xs: np.ndarray, ys: np.ndarray
+           ) -> tuple[list[UnitRec], dict[tuple[int, int], UnitRec]]:
+    """District, streets and communities as unions of grid blocks (boundaries follow roads).
+
+    Returns:
+        the units, and the community of each block (row, column).
+    """
     w, s, e, n = BOUNDS
     extent = box(w, s, e, n)
     cols, rows = 5, 2
@@ -385,25 +396,34 @@ def _units(rng: np.random.Generator) -> list[UnitRec]:
             x = w + (j + 0.5 + rng.uniform(-0.3, 0.3)) * (e - w) / cols
             y = n - (i + 0.5 + rng.uniform(-0.3, 0.3)) * (n - s) / rows
             pts.append((x, y))
-    cells = _voronoi(np.array(pts), extent)
+    cells = {(i, j): box(xs[j], ys[i], xs[j + 1], ys[i + 1]) for i in range(len(ys) - 1) for j in range(len(xs) - 1)}
+    keys = list(cells)
+    centres = np.array([((xs[j] + xs[j + 1]) / 2, (ys[i] + ys[i + 1]) / 2) for i, j in keys])
+    street_of = _nearest(centres, np.array(pts))
     units = [UnitRec(DISTRICT_CODE, "长宁区", "Changning District", "district", None, MultiPolygon([extent]))]
+    comm_of: dict[tuple[int, int], UnitRec] = {}
     roots = list(_COMMUNITY_ROOTS)
     order = rng.permutation(len(roots))
     used = 0
-    for (code, name, name_en), cell in zip(STREETS, cells, strict=False):
-        units.append(UnitRec(code, name, name_en, "street", DISTRICT_CODE, _mp(cell)))
-        k = int(rng.integers(3, 6))
-        minx, miny, maxx, maxy = cell.bounds
-        cpts: list[tuple[float, float]] = []
-        while len(cpts) < k:
-            p = (rng.uniform(minx, maxx), rng.uniform(miny, maxy))
-            if cell.contains(Point(p)):
-                cpts.append(p)
-        for m, cc in enumerate(_voronoi(np.array(cpts), cell), 1):
+    for si, (code, name, name_en) in enumerate(STREETS):
+        mine = np.flatnonzero(street_of == si)
+        if len(mine) == 0:  # a tiny grid: give the street the block nearest its seed
+            mine = np.array([int(np.argmin(((centres - np.array(pts[si])) ** 2).sum(axis=1)))])
+            street_of[mine] = si
+        units.append(UnitRec(code, name, name_en, "street", DISTRICT_CODE,
+                             _mp(shapely.union_all([cells[keys[b]] for b in mine]))))
+        k = min(len(mine), int(rng.integers(3, 6)))
+        seeds = centres[rng.choice(mine, size=k, replace=False)]
+        which = _nearest(centres[mine], seeds)
+        for m in range(k):
+            blocks = mine[which == m]
             root = roots[order[used % len(roots)]] + ("" if used < len(roots) else str(used // len(roots) + 1))
             used += 1
-            units.append(UnitRec(f"{code}{m:03d}", f"{root}居民区", None, "community", code, _mp(cc)))
-    return units
+            unit = UnitRec(f"{code}{m + 1:03d}", f"{root}居民区", None, "community", code,
+                           _mp(shapely.union_all([cells[keys[b]] for b in blocks])))
+            units.append(unit)
+            comm_of.update({keys[b]: unit for b in blocks})
+    return units, comm_of
 
 
 def _zone(lon: float) -> str:
@@ -416,22 +436,20 @@ def _cuts(rng: np.random.Generator, lo: float, hi: float, n: int, jitter: float 
     return np.concatenate([[lo], inner, [hi]])
 
 
-def _parcels(rng: np.random.Generator, target: int, communities: list[UnitRec]) -> list[ParcelRec]:
-    w, s, e, n = BOUNDS
-    blocks = min(800, max(8, target // 5))  # 40 × 20 blocks of about 190 m for the full district
-    ncol = max(4, round(float(np.sqrt(blocks * 2))))
-    nrow = max(2, ncol // 2)
-    xs, ys = _cuts(rng, w, e, ncol), _cuts(rng, s, n, nrow)
+def _parcels(rng: np.random.Generator, target: int, xs: np.ndarray, ys: np.ndarray,
+             comm_of: dict[tuple[int, int], UnitRec]) -> list[ParcelRec]:
+    """Each block (inside its road margins) cut into parcels; land use by zone."""
+    ncol, nrow = len(xs) - 1, len(ys) - 1
     road = 7.0  # half road width, m
     gap = 1.0  # half gap between parcels, m
     rx, ry = road / _M_PER_DEG_LON, road / _M_PER_DEG_LAT
     gx, gy = gap / _M_PER_DEG_LON, gap / _M_PER_DEG_LAT
-    per_block = target / (ncol * nrow) * 1.13  # industrial and green blocks hold fewer, larger parcels
+    per_block = target / (ncol * nrow) * 1.19  # industrial and green blocks hold fewer, larger parcels
     roads = list(_EW_ROADS)
     road_of_row = [roads[int(i)] for i in rng.choice(len(roads), nrow, replace=False)] if nrow <= len(roads) else \
         [roads[i % len(roads)] for i in range(nrow)]
-    boxes: list[Polygon] = []
-    meta: list[tuple[int, str, float]] = []  # (block row, land use, x for numbering)
+    geoms: list[MultiPolygon] = []
+    meta: list[tuple[int, str, UnitRec]] = []  # (block row, land use, community)
     for bi in range(nrow):
         for bj in range(ncol):
             x0, x1, y0, y1 = xs[bj] + rx, xs[bj + 1] - rx, ys[bi] + ry, ys[bi + 1] - ry
@@ -442,39 +460,21 @@ def _parcels(rng: np.random.Generator, target: int, communities: list[UnitRec]) 
             nc = max(1, round(np.sqrt(k * (x1 - x0) * _M_PER_DEG_LON / ((y1 - y0) * _M_PER_DEG_LAT))))
             nr = max(1, round(k / nc))
             cx, cy = _cuts(rng, x0, x1, nc, 0.3), _cuts(rng, y0, y1, nr, 0.3)
-            for a in range(nr):
-                for b in range(nc):
-                    boxes.append(box(cx[b] + gx, cy[a] + gy, cx[b + 1] - gx, cy[a + 1] - gy))
-                    meta.append((bi, use, cx[b]))
-    arr = np.array(boxes, dtype=object)
-    tree = shapely.STRtree(arr)
-    pieces: list[tuple[int, BaseGeometry, UnitRec]] = []
-    for c in communities:
-        idx = tree.query(c.geom, predicate="intersects")
-        inside = shapely.contains_properly(c.geom, arr[idx])
-        for i in idx[inside]:
-            pieces.append((int(i), arr[i], c))
-        cut = idx[~inside]
-        if len(cut):
-            for i, g in zip(cut, shapely.intersection(arr[cut], c.geom), strict=False):
-                g = _mp(g)
-                if not g.is_empty:
-                    pieces.append((int(i), g, c))
-    geoms = [_mp(g) for _, g, _ in pieces]
+            for b in range(nc):  # west → east, then south → north: the house-number order
+                for a in range(nr):
+                    geoms.append(MultiPolygon([box(cx[b] + gx, cy[a] + gy, cx[b + 1] - gx, cy[a + 1] - gy)]))
+                    meta.append((bi, use, comm_of[(bi, bj)]))
     area = areas_m2(geoms)
-    keep = [k for k in range(len(pieces)) if area[k] >= 30.0]
-    keep.sort(key=lambda k: (meta[pieces[k][0]][0], meta[pieces[k][0]][2], pieces[k][1].bounds[1], k))
     numbers: dict[int, int] = {}
     out: list[ParcelRec] = []
-    for seq, k in enumerate(keep, 1):
-        bi, use, _x = meta[pieces[k][0]]
-        c = pieces[k][2]
+    for k in range(len(geoms)):
+        bi, use, c = meta[k]
         num = numbers.get(bi, -1) + 2
         numbers[bi] = num
         rd = road_of_row[bi]
         addr = f"长宁区{rd}{num}号" if use != "住宅" or rng.random() < 0.3 else \
             f"长宁区{rd}{num}弄{int(rng.integers(1, 40))}号"
-        out.append(ParcelRec(f"CN-P{seq:06d}", addr, use, c.parent_code or "", c.code, round(float(area[k]), 2),
+        out.append(ParcelRec(f"CN-P{k + 1:06d}", addr, use, c.parent_code or "", c.code, round(float(area[k]), 2),
                              geoms[k]))
     return out
 
