@@ -68,7 +68,7 @@ def trend_chart(labels: Sequence[str], series: dict[str, list[float | None]], la
         ax.set_ylim(0, 105)
         ax.set_title(t("chart_trend"))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, ncol=3, loc="lower left", frameon=False)
+        ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
         return _png(fig)
 
 

@@ -70,7 +70,7 @@ def scores(fig: Figures, period: Period, config: IndexConfig) -> dict[str, float
         out["closure_progress"] = _clamp(100.0 * progress / expected)
     out["complaint_completion"] = (None if fig.complaint_completion is None
                                    else _clamp(fig.complaint_completion * 100))
-    med = fig.median_days_to_closure
+    med = fig.median_days_new
     if med is None:
         out["disposal_time"] = None
     else:

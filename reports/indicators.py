@@ -20,7 +20,8 @@ Definitions (per street, and for the district total):
 * **annotations** — title annotations (注记) and lifts (解注) in the period;
 * **complaint completion** — complaints received in the period: resolved / true, with untrue
   and non-key explained apart (status at the period's end);
-* **median days to closure** — from first detection to closure, items closed in the period;
+* **median days to closure** — from first detection to closure, items closed in the period
+  (all items, and new items alone: the index scores the new items' median);
 * **drone sorties** and **pilot-shifts** (distinct pilot and Beijing day) in the period.
 
 Areas are the event's recorded ``area_m2`` when given, else the item's area.
@@ -86,6 +87,8 @@ class Figures:
     lifted: int = 0
     closed_in_period: int = 0
     median_days_to_closure: float | None = None
+    closed_new_in_period: int = 0
+    median_days_new: float | None = None
     # complaints
     complaints_received: int = 0
     complaints_true: int = 0
@@ -254,14 +257,16 @@ FROM pre GROUP BY GROUPING SETS ((pidx, street_id), (pidx))
 CLOSED_SQL = f"""
 WITH c AS (
     SELECT width_bucket(e.occurred_at, CAST(:bounds AS timestamptz[])) - 1 AS pidx, v.street_id,
-           extract(epoch FROM e.occurred_at - v.discovered_at) / 86400.0 AS days
+           extract(epoch FROM e.occurred_at - v.discovered_at) / 86400.0 AS days, v.kind = 'new' AS is_new
     FROM violation_events e JOIN violations v ON v.id = e.violation_id
     WHERE e.to_status = 'closed' AND e.occurred_at >= :minstart AND e.occurred_at < :maxend
       AND {_scope_sql('v')}
 )
 SELECT pidx, {_unit_expr('street_id')} AS unit,
        count(*) AS closed_in_period,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median_days_to_closure
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median_days_to_closure,
+       count(*) FILTER (WHERE is_new) AS closed_new_in_period,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY days) FILTER (WHERE is_new) AS median_days_new
 FROM c GROUP BY GROUPING SETS ((pidx, street_id), (pidx))
 """
 

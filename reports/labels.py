@@ -59,6 +59,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "lifted": ("解注(处)", "lifted"),
     "closed_in_period": ("本期销项(处)", "closed in period"),
     "median_days": ("处置时长中位数(天)", "median days to closure"),
+    "closed_new_in_period": ("其中新增销项(处)", "of which new items"),
+    "median_days_new": ("新增处置时长中位数(天)", "median days, new items"),
     "sorties": ("无人机出动(架次)", "drone sorties"),
     "pilot_shifts": ("飞手人次", "pilot-shifts"),
     "complaints_received": ("受理", "received"),

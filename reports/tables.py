@@ -78,10 +78,11 @@ def build_tables(report: Report) -> list[Table]:
          f.closed_other] for f in units]))
 
     spec = [("street", "text"), ("annotated", "int"), ("annotated_area", "area"), ("lifted", "int"),
-            ("closed_in_period", "int"), ("median_days", "days"), ("sorties", "int"), ("pilot_shifts", "int")]
+            ("closed_in_period", "int"), ("median_days", "days"), ("closed_new_in_period", "int"),
+            ("median_days_new", "days"), ("sorties", "int"), ("pilot_shifts", "int")]
     out.append(Table("annotation", t("t_annotation"), _cols(t, spec), [
         [f.name, f.annotated, f.annotated_area, f.lifted, f.closed_in_period, f.median_days_to_closure,
-         f.sorties, f.pilot_shifts] for f in units]))
+         f.closed_new_in_period, f.median_days_new, f.sorties, f.pilot_shifts] for f in units]))
 
     spec = [("street", "text"), ("complaints_received", "int"), ("complaints_true", "int"),
             ("complaints_resolved", "int"), ("complaints_in_progress", "int"), ("complaint_completion", "pct"),

@@ -101,9 +101,13 @@ def test_median_days_and_annotations(session) -> None:
     for days in (10, 20, 60):
         v = item(session, st, bj(2025, 3, 20, 9) - timedelta(days=days), status="confirmed")
         move(session, v.id, ("demolished", bj(2025, 3, 20, 8)), ("closed", bj(2025, 3, 20, 9)))
+    old = item(session, st, bj(2025, 3, 20, 9) - timedelta(days=400), kind="stock", source="database",
+               status="confirmed")
+    move(session, old.id, ("demolished", bj(2025, 3, 20, 8)), ("closed", bj(2025, 3, 20, 9)))
     w = item(session, st, bj(2025, 1, 5), kind="stock", source="database", status="confirmed")
     move(session, w.id, ("annotated", bj(2025, 3, 6)), ("annotation_lifted", bj(2025, 3, 25)))
     fig = _figures(session, district)[st.id]
-    assert fig.closed_in_period == 3
-    assert fmt.days(fig.median_days_to_closure) == "20.0"
+    assert (fig.closed_in_period, fig.closed_new_in_period) == (4, 3)
+    assert fmt.days(fig.median_days_to_closure) == "40.0"  # 10, 20, 60, 400 days
+    assert fmt.days(fig.median_days_new) == "20.0"  # the index scores new items only
     assert (fig.annotated, fig.lifted) == (1, 1)

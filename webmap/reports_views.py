@@ -85,8 +85,8 @@ def pick(kind: str) -> Any:
     """The period form of the index page: redirect to ``/<kind>/<label>``."""
     label = (request.args.get("label") or "").strip()
     _period(kind, label)  # a clear 400 for a bad label
-    args = {"district": request.args["district"]} if request.args.get("district") else {}
-    return redirect(url_for("reports.show", kind=kind, label=label, **args))
+    district = request.args.get("district") or None
+    return redirect(url_for("reports.show", kind=kind, label=label, district=district))
 
 
 @reports_bp.route("/<kind>/<label>")
