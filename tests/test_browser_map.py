@@ -118,3 +118,39 @@ def test_search_coordinates_and_heat_map(browser, web: Web) -> None:  # noqa: F8
     shot(page, "map_heat")
     assert foreign_requests(rec, web.url) == []
     page.context.close()
+
+
+def test_swipe_divider_clips_two_imagery_layers_and_follows_the_keyboard(browser, web: Web) -> None:  # noqa: F811
+    page, rec = new_page(browser, web.url)
+    login(page, web.world.users["office"])
+    page.goto(f"/?lat={ITEMS_ORIGIN[1]}&lon={ITEMS_ORIGIN[0]}&z=16")
+    page.wait_for_function("() => window.WJ_MAP")
+    # two raster layers from our own static folder stand in for two imagery dates
+    page.evaluate("""() => {
+        const url = '/static/vendor/leaflet/images/layers.png?{z}/{x}/{y}';
+        const before = L.tileLayer(url).addTo(WJ_MAP.map), after = L.tileLayer(url + '&b').addTo(WJ_MAP.map);
+        window.SW = new WJ.Swipe(before, after).addTo(WJ_MAP.map);
+        window.SW_LAYERS = [before, after];
+    }""")
+    page.wait_for_timeout(300)
+
+    def clips() -> tuple[list[float], list[float]]:
+        raw = page.evaluate("() => SW_LAYERS.map(l => l.getContainer().style.clip)")
+        nums = [[float(v) for v in c.replace("rect(", "").replace(")", "").replace("px", "").split(",")] for c in raw]
+        return nums[0], nums[1]
+
+    left, right = clips()
+    assert abs(left[1] - right[3]) < 0.5  # the before layer ends where the after layer starts
+    width = page.evaluate("() => WJ_MAP.map.getSize().x")
+    assert abs((left[1] - left[3]) - width / 2) < 1
+    page.focus(".wj-swipe-handle")
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    left2, right2 = clips()
+    assert abs((left2[1] - left2[3]) - width * 0.3) < 1 and abs(left2[1] - right2[3]) < 0.5
+    page.evaluate("() => WJ_MAP.map.panBy([120, 0], {animate: false})")
+    left3, _ = clips()
+    assert abs((left3[1] - left3[3]) - width * 0.3) < 1  # the divider stays put on screen while the map moves
+    shot(page, "map_swipe")
+    assert foreign_requests(rec, web.url) == []
+    page.context.close()

@@ -113,3 +113,15 @@ def index() -> Any:
     options = map_options(scope)
     rendered = builder.build(bounds=_bounds(scope), static=static_assets(), options=options)
     return render_template("map/index.html", fmap=rendered, options=options)
+
+
+@bp.route("/map/compare")
+@login_required
+def compare() -> Any:
+    """Two imagery dates side by side, the two maps kept on the same view."""
+    scope = webdb.scope()
+    bounds = _bounds(scope)
+    centre = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2) if bounds else (31.22, 121.40)
+    return render_template("map/compare.html", imagery=_imagery(), static=static_assets(), centre=centre,
+                           violations="/tiles/mvt/violations/{z}/{x}/{y}.pbf",
+                           colours={s.value: COLOURS[s] for s in Status})

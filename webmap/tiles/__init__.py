@@ -25,8 +25,8 @@ def mvt(layer: str, z: int, x: int, y: int) -> Any:
     """One vector tile of ``layer``; filters as query arguments (status, type, street, key, indb, month)."""
     scope = webdb.scope()
     filters = tiles_mvt.Filters.from_args(request.args)
-    with webdb.engine().connect() as conn:
-        data = tiles_mvt.tile(conn, layer, z, x, y, scope, filters)
+    # The request's session already holds a connection (it loaded the user): reuse it.
+    data = tiles_mvt.tile(webdb.session().connection(), layer, z, x, y, scope, filters)
     resp = Response(data, mimetype=MVT_MIME)
     # Items change all day: the browser may keep a tile only while the page lives.
     resp.headers["Cache-Control"] = "private, no-cache"
