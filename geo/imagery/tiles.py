@@ -8,8 +8,11 @@ Empty tiles: a tile outside a scene's footprint, or one with no valid pixel, is 
 transparent 256 × 256 PNG :data:`EMPTY_PNG` (never an error, so map clients show nothing and
 log nothing). Pixels outside the footprint inside a partly covered tile are transparent.
 
-Open datasets are cached per thread (GDAL handles are not thread-safe): a warm tile costs
-one windowed read and one PNG encoding.
+Open datasets are cached per thread (GDAL handles are not thread-safe). A warm tile costs
+one decimated window read (GDAL picks the overview), one affine warp with OpenCV and one
+PNG/WebP encoding; within a 256 px tile the map from Web Mercator to the source grid is
+affine to far below a pixel at the zooms imagery is viewed at, and the fit is checked on a
+5 × 5 grid: where it is not good enough (very low zooms) rio-tiler's full GDAL warp is used.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from rio_tiler.errors import EmptyMosaicError, TileOutsideBounds
+from rasterio.windows import Window
+from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 from rio_tiler.models import ImageData
-from rio_tiler.mosaic import mosaic_reader
 
 from geo.imagery.validate import GDAL_ENV
 
@@ -108,36 +111,14 @@ def open_for_tiles(path: str) -> Any:
         return rasterio.open(f"vrt://{path}?a_srs={twin}")
 
 
-class _DatasetCache(threading.local):
-    def __init__(self) -> None:
-        self.open: OrderedDict[str, Any] = OrderedDict()
-
-    def get(self, path: str) -> Any:
-        ds = self.open.get(path)
-        if ds is not None and not ds.closed:
-            self.open.move_to_end(path)
-            return ds
-        ds = open_for_tiles(path)
-        self.open[path] = ds
-        while len(self.open) > _OPEN_PER_THREAD:
-            _, old = self.open.popitem(last=False)
-            old.close()
-        return ds
-
-
-_cache = _DatasetCache()
-
-
 @lru_cache(maxsize=256)
-def _rescale_range(path: str) -> tuple[float, float] | None:
+def _rescale_range(path: str) -> tuple[float, float]:
     """For 16-bit scenes, the 2–98 % stretch from the smallest overview (cached per file)."""
-    ds = _cache.get(path)
-    if ds.dtypes[0] == "uint8":
-        return None
-    ovr = ds.overviews(1)
-    factor = ovr[-1] if ovr else max(1, max(ds.width, ds.height) // 1024)
-    arr = ds.read(indexes=[1, 2, 3], out_shape=(3, max(1, ds.height // factor), max(1, ds.width // factor)),
-                  masked=True)
+    with rasterio.Env(**TILE_ENV), rasterio.open(path) as ds:
+        ovr = ds.overviews(1)
+        factor = ovr[-1] if ovr else max(1, max(ds.width, ds.height) // 1024)
+        arr = ds.read(indexes=[1, 2, 3], out_shape=(3, max(1, ds.height // factor), max(1, ds.width // factor)),
+                      masked=True)
     vals = arr.compressed()
     if vals.size == 0:
         return (0.0, 65535.0)
@@ -145,21 +126,176 @@ def _rescale_range(path: str) -> tuple[float, float] | None:
     return (float(lo), float(max(hi, lo + 1)))
 
 
-def _read(path: str, x: int, y: int, z: int, **_: Any) -> ImageData:
-    ds = _cache.get(path)
-    with Reader(path, dataset=ds) as r:
-        return r.tile(x, y, z, tilesize=TILE_SIZE, indexes=(1, 2, 3))
+@lru_cache(maxsize=1)
+def _web_mercator() -> Any:
+    """The Web Mercator tile matrix set (``morecantile.tms.get`` deep-copies it on every call)."""
+    import morecantile
+
+    return morecantile.tms.get("WebMercatorQuad")
 
 
-def _encode(img: ImageData, path: str | None, fmt: str) -> bytes:
-    if not img.mask.any():
+class _Source:
+    """An open scene and what the fast path needs to read tiles from it (one per thread)."""
+
+    def __init__(self, path: str) -> None:
+        from pyproj import Transformer
+
+        with rasterio.Env(**TILE_ENV):
+            self.ds = rasterio.open(path)
+        ds = self.ds
+        self.path = path
+        self.inverse = ~ds.transform
+        self.to_src = Transformer.from_crs("EPSG:3857", ds.crs, always_xy=True) if ds.crs else None
+        ci = list(ds.colorinterp)
+        alpha = rasterio.enums.ColorInterp.alpha
+        self.alpha = ci.index(alpha) + 1 if alpha in ci else None
+        self.colour = [i for i in range(1, ds.count + 1) if i != self.alpha][:3]
+        self.nodata = ds.nodata
+        self.internal_mask = self.alpha is None and all(
+            rasterio.enums.MaskFlags.per_dataset in f for f in ds.mask_flag_enums)
+        self._twin: Any = None
+
+    def twin(self) -> Any:
+        """The dataset opened for rio-tiler (CRS swapped for :func:`fast_crs`)."""
+        if self._twin is None:
+            self._twin = open_for_tiles(self.path)
+        return self._twin
+
+    def close(self) -> None:
+        self.ds.close()
+        if self._twin is not None:
+            self._twin.close()
+
+
+class _SourceCache(threading.local):
+    def __init__(self) -> None:
+        self.open: OrderedDict[str, _Source] = OrderedDict()
+
+    def get(self, path: str) -> _Source:
+        src = self.open.get(path)
+        if src is not None:
+            self.open.move_to_end(path)
+            return src
+        src = _Source(path)
+        self.open[path] = src
+        while len(self.open) > _OPEN_PER_THREAD:
+            _, old = self.open.popitem(last=False)
+            old.close()
+        return src
+
+
+_cache = _SourceCache()
+_GRID = np.linspace(0, TILE_SIZE, 5)
+_OUT_COLS, _OUT_ROWS = np.meshgrid(_GRID, _GRID)
+_OUT = np.column_stack([_OUT_COLS.ravel(), _OUT_ROWS.ravel(), np.ones(_OUT_COLS.size)])
+
+#: (pixels HxWx3, validity mask HxW uint8 0/255), or None when the tile misses the scene.
+Pixels = tuple[np.ndarray, np.ndarray]
+
+
+def _fast_read(src: _Source, tile: TileRequest) -> Pixels | bool | None:
+    """Read a tile with one decimated window read and one affine warp (OpenCV).
+
+    Within one 256 px tile the map from Web Mercator pixels to source pixels is affine to
+    well under a pixel at the zooms imagery is viewed at; the fit's residual is checked and
+    ``False`` is returned when it is not (the caller falls back to rio-tiler's full warp).
+    """
+    import cv2
+    import morecantile
+
+    ds = src.ds
+    if src.to_src is None:
+        return False
+    b = _web_mercator().xy_bounds(morecantile.Tile(tile.x, tile.y, tile.z))
+    mx = b.left + _OUT[:, 0] / TILE_SIZE * (b.right - b.left)
+    my = b.top - _OUT[:, 1] / TILE_SIZE * (b.top - b.bottom)
+    sx, sy = src.to_src.transform(mx, my)
+    inv = src.inverse
+    cols = inv.a * np.asarray(sx) + inv.b * np.asarray(sy) + inv.c
+    rows = inv.d * np.asarray(sx) + inv.e * np.asarray(sy) + inv.f
+    if not (np.all(np.isfinite(cols)) and np.all(np.isfinite(rows))):
+        return False
+    coef, *_ = np.linalg.lstsq(_OUT, np.column_stack([cols, rows]), rcond=None)
+    fit = _OUT @ coef
+    scale = float(np.sqrt(abs(np.linalg.det(coef[:2, :2]))))
+    resid = float(np.max(np.hypot(fit[:, 0] - cols, fit[:, 1] - rows)))
+    if resid > 0.5 * max(scale, 1.0):
+        return False
+    c0, c1 = max(float(cols.min()), 0.0), min(float(cols.max()), float(ds.width))
+    r0, r1 = max(float(rows.min()), 0.0), min(float(rows.max()), float(ds.height))
+    if c1 - c0 <= 0 or r1 - r0 <= 0:
+        return None
+    ic0, ir0 = int(np.floor(c0)), int(np.floor(r0))
+    ic1, ir1 = int(np.ceil(c1)), int(np.ceil(r1))
+    w, h = ic1 - ic0, ir1 - ir0
+    f = max(scale, 1.0)
+    ow, oh = max(1, int(np.ceil(w / f))), max(1, int(np.ceil(h / f)))
+    window = Window(ic0, ir0, w, h)
+    indexes = src.colour + ([src.alpha] if src.alpha else [])
+    data = ds.read(indexes=indexes, window=window, out_shape=(len(indexes), oh, ow),
+                   resampling=rasterio.enums.Resampling.nearest)
+    if src.alpha:
+        mask = np.where(data[-1] > 0, 255, 0).astype(np.uint8)
+        data = data[:-1]
+    elif src.internal_mask:
+        mask = ds.read_masks(1, window=window, out_shape=(oh, ow))
+    elif src.nodata is not None:
+        mask = np.where(np.any(data != src.nodata, axis=0), 255, 0).astype(np.uint8)
+    else:
+        mask = np.full((oh, ow), 255, np.uint8)
+    # output pixel (x, y) centre → buffer pixel centre (OpenCV's convention)
+    kx, ky = ow / w, oh / h
+    a = coef.T  # 2 x 3: [col, row] = a @ [x, y, 1]
+    m = np.array([[a[0, 0] * kx, a[0, 1] * kx, (a[0, 2] - ic0) * kx],
+                  [a[1, 0] * ky, a[1, 1] * ky, (a[1, 2] - ir0) * ky]])
+    m[:, 2] += 0.5 * m[:, 0] + 0.5 * m[:, 1] - 0.5
+    flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    img = cv2.warpAffine(np.ascontiguousarray(np.moveaxis(data, 0, -1)), m, (TILE_SIZE, TILE_SIZE), flags=flags,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    valid = cv2.warpAffine(mask, m, (TILE_SIZE, TILE_SIZE), flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                           borderValue=0)
+    if img.ndim == 2:
+        img = img[..., None]
+    return img, valid
+
+
+def _rio_tiler_read(src: _Source, tile: TileRequest) -> Pixels | None:
+    ds = src.twin()
+    try:
+        with Reader(src.path, dataset=ds) as r:
+            img = r.tile(tile.x, tile.y, tile.z, tilesize=TILE_SIZE, indexes=tuple(src.colour))
+    except TileOutsideBounds:
+        return None
+    return np.ascontiguousarray(np.moveaxis(img.data, 0, -1)), img.mask.astype(np.uint8)
+
+
+def read_tile(path: Path | str, tile: TileRequest) -> Pixels | None:
+    """The pixels and validity mask of one tile of a scene, or None when the tile misses it."""
+    src = _cache.get(str(path))
+    got = _fast_read(src, tile)
+    if got is False:
+        return _rio_tiler_read(src, tile)
+    return got  # type: ignore[return-value]
+
+
+def _encode(img: np.ndarray, mask: np.ndarray, path: str | None, fmt: str) -> bytes:
+    import cv2
+
+    if not mask.any():
         return EMPTY_PNG
-    if img.array.dtype != np.uint8:
-        rng = _rescale_range(path) if path else None
-        img = img.rescale(in_range=(rng or (0.0, 65535.0),))
-    driver, _ = FORMATS[fmt]
-    options: dict[str, Any] = {"ZLEVEL": 2} if driver == "PNG" else {}
-    return img.render(img_format=driver, add_mask=True, **options)
+    if img.dtype != np.uint8:
+        lo, hi = _rescale_range(path) if path else (0.0, 65535.0)
+        img = np.clip((img.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    bgra = np.dstack([img[..., 2], img[..., 1], img[..., 0], mask])
+    if fmt == "webp":
+        ok, buf = cv2.imencode(".webp", bgra, [cv2.IMWRITE_WEBP_QUALITY, 85])
+    else:
+        ok, buf = cv2.imencode(".png", bgra, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError(f"cannot encode a {fmt} tile")
+    return bytes(buf)
 
 
 def scene_tile(path: Path, tile: TileRequest) -> bytes:
@@ -170,33 +306,45 @@ def scene_tile(path: Path, tile: TileRequest) -> bytes:
     """
     if not tile.valid():
         raise ValueError(f"no such tile {tile.z}/{tile.x}/{tile.y}.{tile.fmt}")
-    try:
-        img = _read(str(path), tile.x, tile.y, tile.z)
-    except TileOutsideBounds:
+    got = read_tile(path, tile)
+    if got is None:
         return EMPTY_PNG
-    return _encode(img, str(path), tile.fmt)
+    return _encode(got[0], got[1], str(path), tile.fmt)
 
 
 def mosaic_tile(paths: Sequence[Path], tile: TileRequest) -> bytes:
-    """The tile of a mosaic: the first path with a valid pixel wins (pass the newest first).
+    """The tile of a mosaic: each pixel from the first path that has it (pass the newest first).
 
     Raises:
         ValueError: z/x/y or the format is invalid.
     """
     if not tile.valid():
         raise ValueError(f"no such tile {tile.z}/{tile.x}/{tile.y}.{tile.fmt}")
-    if not paths:
+    out: np.ndarray | None = None
+    out_mask = np.zeros((TILE_SIZE, TILE_SIZE), np.uint8)
+    first: str | None = None
+    for p in paths:
+        got = read_tile(p, tile)
+        if got is None:
+            continue
+        img, mask = got
+        if out is None:
+            out, first = np.zeros_like(img), str(p)
+        if img.dtype != out.dtype or img.shape[2] != out.shape[2]:
+            continue  # mixed 8/16-bit or band counts: the newest kind wins
+        fill = (out_mask == 0) & (mask > 0)
+        out[fill] = img[fill]
+        out_mask[fill] = 255
+        if out_mask.all():
+            break
+    if out is None:
         return EMPTY_PNG
-    try:
-        img, used = mosaic_reader([str(p) for p in paths], _read, tile.x, tile.y, tile.z, threads=0)
-    except EmptyMosaicError:
-        return EMPTY_PNG
-    return _encode(img, used[0] if used else None, tile.fmt)
+    return _encode(out, out_mask, first, tile.fmt)
 
 
 def tile_bounds_wgs84(tile: TileRequest) -> tuple[float, float, float, float]:
     """(west, south, east, north) of a Web Mercator tile in degrees."""
     import morecantile
 
-    b = morecantile.tms.get("WebMercatorQuad").bounds(morecantile.Tile(tile.x, tile.y, tile.z))
+    b = _web_mercator().bounds(morecantile.Tile(tile.x, tile.y, tile.z))
     return (b.left, b.bottom, b.right, b.top)

@@ -54,11 +54,26 @@ def _respond(etag: str, max_age: int, render: Any, fmt: str) -> Response:
 def scene_xyz(scene_id: int, z: int, x: int, y: int, fmt: str) -> Any:
     """One 256 px tile of a stored scene."""
     tile = _tile(z, x, y, fmt)
-    row = webdb.session().execute(select(Scene.sha256, Scene.path).where(Scene.id == scene_id)).one_or_none()
+    sha, rel = _scene_row(scene_id)
+    path = scene_file(settings().data_dir, rel)
+    return _respond(f"{sha[:20]}-{z}-{x}-{y}-{fmt}", 86400, lambda: scene_tile(path, tile), fmt)
+
+
+_scene_rows: dict[tuple[str, int], tuple[str, str]] = {}
+
+
+def _scene_row(scene_id: int) -> tuple[str, str]:
+    """(sha256, store path) of a scene; cached, since a stored scene never changes."""
+    key = (str(webdb.engine().url), scene_id)
+    row = _scene_rows.get(key)
     if row is None:
-        raise NotFound(f"scene {scene_id} does not exist")
-    path = scene_file(settings().data_dir, row.path)
-    return _respond(f"{row.sha256[:20]}-{z}-{x}-{y}-{fmt}", 86400, lambda: scene_tile(path, tile), fmt)
+        found = webdb.session().execute(select(Scene.sha256, Scene.path).where(Scene.id == scene_id)).one_or_none()
+        if found is None:
+            raise NotFound(f"scene {scene_id} does not exist")
+        row = _scene_rows[key] = (found.sha256, found.path)
+        if len(_scene_rows) > 10_000:
+            _scene_rows.clear()
+    return row
 
 
 @bp.route("/tiles/latest/<int:z>/<int:x>/<int:y>.<fmt>")
