@@ -71,6 +71,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "complaints_explained": ("非重点解释办结", "non-key explained"),
     "complaints_pending": ("待核实", "pending"),
     "complaint_completion": ("办结率", "completion"),
+    "complaint_kpi": ("诉件办结率", "complaint completion"),
     "rank": ("排名", "rank"),
     "index": ("监测指数", "index"),
     "flag": ("通报", "flag"),
