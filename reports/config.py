@@ -39,6 +39,7 @@ class IndexConfig:
         pro_rata: compare closure progress with the elapsed share of the year.
         bands: lowest index of ``excellent``, ``good`` and ``fair``.
         flag_bottom: how many streets are flagged at the bottom.
+        min_defined: fewest defined indicators for an index (else it is undefined, "—").
         source: the file it came from.
     """
 
@@ -50,6 +51,7 @@ class IndexConfig:
     pro_rata: bool
     bands: dict[str, float]
     flag_bottom: int
+    min_defined: int
     source: str
 
 
@@ -118,7 +120,9 @@ def parse(raw: dict[str, Any], src: str = "<config>") -> IndexConfig:
     bands = {k: _number(raw, "bands", k, src) for k in ("excellent", "good", "fair")}
     if not bands["excellent"] >= bands["good"] >= bands["fair"]:
         raise ReportConfigError(src, "bands must satisfy excellent >= good >= fair", "bands")
-    flag = int(_number(raw, "ranking", "flag_bottom", src)) if "ranking" in raw else 3
+    ranking = raw.get("ranking", {})
+    flag = int(_number(raw, "ranking", "flag_bottom", src)) if "flag_bottom" in ranking else 3
+    min_defined = int(_number(raw, "ranking", "min_defined", src, 1)) if "min_defined" in ranking else 1
     return IndexConfig(
         weights=weights,
         deadline_days=int(deadline),
@@ -128,5 +132,6 @@ def parse(raw: dict[str, Any], src: str = "<config>") -> IndexConfig:
         pro_rata=pro_rata,
         bands=bands,
         flag_bottom=flag,
+        min_defined=min_defined,
         source=src,
     )

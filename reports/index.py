@@ -80,10 +80,13 @@ def scores(fig: Figures, period: Period, config: IndexConfig) -> dict[str, float
 
 
 def weighted(sc: dict[str, float | None], config: IndexConfig) -> float | None:
-    """Weighted mean of the defined scores (weights of undefined ones are left out)."""
+    """Weighted mean of the defined scores (weights of undefined ones are left out).
+
+    None when fewer than ``config.min_defined`` weighted indicators are defined.
+    """
     pairs = [(config.weights[k], v) for k in INDICATORS if (v := sc.get(k)) is not None and config.weights[k] > 0]
     total = sum(w for w, _ in pairs)
-    if total <= 0:
+    if total <= 0 or len(pairs) < config.min_defined:
         return None
     return sum(w * v for w, v in pairs) / total
 

@@ -26,17 +26,18 @@ def _fig(unit: int, name: str, found: int, imagery: int, removed: int) -> Figure
 def test_weights_bands_ranking_and_bottom_three() -> None:
     cfg = rconfig.load()
     figs = {i: _fig(i, f"街道{i}", 10, 10 - i, 10 - i) for i in range(1, 7)}
-    figs[7] = Figures(7, "街道7")  # nothing at all happened: zero growth kept, the rest undefined
+    figs[7] = Figures(7, "街道7")  # nothing happened: zero growth kept, the rest undefined → no index
     figs[TOTAL] = _fig(TOTAL, "区", 60, 39, 39)
     sc = Scope(1, "区", tuple((i, f"街道{i}") for i in range(1, 8)), True)
     ranked = rindex.ranking(figs, sc, MARCH, cfg)
-    assert [r.name for r in ranked][:2] == ["街道7", "街道1"]
+    assert ranked[0].name == "街道1"
+    assert ranked[-1].name == "街道7" and ranked[-1].value is None and ranked[-1].rank is None
     first = next(r for r in ranked if r.name == "街道1")
     # proactive 90 and zero growth 90, the other indicators undefined: weights rescaled
     assert first.value == 90.0 and first.rating == "excellent" and first.scores["lawful_disposal"] is None
-    assert [r.rank for r in ranked] == list(range(1, 8))
+    assert [r.rank for r in ranked] == [1, 2, 3, 4, 5, 6, None]
     assert [r.name for r in ranked if r.flagged] == ["街道4", "街道5", "街道6"]
-    worst = ranked[-1]
+    worst = ranked[-2]
     assert worst.value == 40.0 and worst.rating == "poor"
     assert rindex.rating(85.0, cfg) == "good" and rindex.rating(60.0, cfg) == "fair"
 

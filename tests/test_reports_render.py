@@ -131,6 +131,8 @@ def test_empty_month_report_prints_dashes(session, tmp_path: Path) -> None:
     out = generate(session, periods.month("2025-06"), tmp_path, rconfig.load(), district=district.name)
     text = _text(out.pdf)
     assert "—" in text and "0.00 %" not in text
+    values = [ln for ln in text.split("全区监测指数", 1)[0].splitlines() if ln.strip()][-1]
+    assert values.split()[:2] == ["—", "—"]  # no index and no rating
     found_part = text.split("一、新增违建发现情况", 1)[1]
     found_row = next(ln for ln in found_part.splitlines() if ln.strip().startswith(district.name))
     assert found_row.split()[-1] == "—"  # the district's proactive discovery rate
