@@ -308,29 +308,31 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
         start = 0.05 + k * share
         msg = f"变化检测 / detecting against scene {before.id} ({before.captured_at:%Y-%m-%d})"
         report(start, msg, force=True)
-        result = detect_files(before_path, after_path, params, progress=report.span(start, start + share, msg),
+        result = detect_files(before_path, after_path, params, progress=report.span(start, start + 0.85 * share, msg),
                               client=client, keep_mask=False)
         changes: list[tuple[matching.Change, Any]] = []
         for poly in result.polygons:
             ch = matching.to_change(poly.change, poly.geometry, poly.score, poly.crs or result.crs)
             if ch is not None:
                 changes.append((ch, poly.geometry))
+        report(start + 0.87 * share, "与违建库比对 / matching against the violation database")
         with session_factory(engine)() as s:
             matched = matching.match(s, [c for c, _ in changes], rules=options.rules, batch_size=options.batch_size)
         batch = [_Found(m, g, before.id, before.captured_at) for m, (_, g) in zip(matched, changes, strict=True)]
         found.extend(batch)
         if options.chips:
-            report(start + share * 0.95, "生成影像切片 / writing chips")
-            _write_chips(settings, scene.id, before_path, after_path, batch, options.chip_size)
+            _write_chips(settings, scene.id, before_path, after_path, batch, options.chip_size,
+                         report.span(start + 0.9 * share, start + share, "生成影像切片 / writing chips"))
     report(0.9, "保存结果 / storing detections", force=True)
     return _finish(engine, job_id, found, scene, settings, None, chips=options.chips)
 
 
 def _write_chips(settings: Settings, scene_id: int, before_path: Path, after_path: Path, found: Sequence[_Found],
-                 size: int) -> None:
+                 size: int, progress: Callable[..., None]) -> None:
     from detection.chips import chips_for_polygon
 
-    for f in found:
+    for k, f in enumerate(found):
+        progress(k, len(found))
         rel_b, rel_a = chip_paths(scene_id, f.before_id, f.matched.change.fingerprint)
         png_before, png_after = chips_for_polygon(before_path, after_path, f.image_geom, size=size)
         _write_png_atomic(settings.data_dir / rel_b, png_before)

@@ -95,6 +95,9 @@ def make_app(dsn: str) -> procrastinate.App:
     """A procrastinate App on the database ``dsn`` with the project's tasks registered."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=dsn))
     app.task(name=DETECT_TASK, queue=QUEUE, retry=RETRY, pass_context=True)(detect_scene_body)
+    from geo import stalled  # jobs of a worker that died mid-job are queued again (geo/stalled.py)
+
+    stalled.register(app, QUEUE)
     return app
 
 

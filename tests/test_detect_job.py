@@ -1,0 +1,332 @@
+"""The detection job on real sample imagery and real PostGIS: classes, chips, idempotency, Dask.
+
+One throwaway database and data folder for the module: the sample records are loaded, all
+sample GeoTIFFs ingested through the real imagery store, and the jobs of the later epochs run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from geoalchemy2.shape import to_shape
+from shapely.geometry import shape
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+
+from detection.types import DetectParams
+from geo import matching
+from geo.config import Settings
+from geo.crs import STORAGE_EPSG, transform
+from geo.db import session_factory, transaction
+from geo.demo_imagery import SAMPLE_DIR, ingest_samples, load_records, sample_scenes
+from geo.detect_job import DetectJobError, JobOptions, dask_client, detections_for_review, run_scene
+from geo.models import Detection, DetectionJob, Scene
+from geo.testdb import throwaway_database
+from tests.builders import add_scene
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUND_TRUTH = SAMPLE_DIR / "ground_truth.geojson"
+#: A labelled change counts as found when detections of its kind cover this share of it
+#: (the object-recall rule of the accuracy benchmark).
+FOUND_SHARE = 0.3
+
+
+@dataclass
+class Env:
+    engine: Engine
+    settings: Settings
+    scenes: dict[str, int]  # file name → scene id
+    progress: dict[str, list[tuple[float, str]]]
+    seconds: dict[str, float]
+
+
+def _truth() -> list[dict[str, Any]]:
+    return list(json.loads(GROUND_TRUTH.read_text(encoding="utf-8"))["features"])
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with throwaway_database(prefix="wj_detjob") as eng:
+        settings = Settings(data_dir=tmp_path_factory.mktemp("data"))
+        with transaction(session_factory(eng)) as s:
+            added = load_records(s, SAMPLE_DIR / "records.geojson")
+        assert added[0] > 0 and added[1] > 0
+        scenes = sample_scenes()
+        ids = ingest_samples(eng, settings, scenes, queue=False, say=lambda _m: None)
+        e = Env(eng, settings, {sc.path.name: i for sc, i in zip(scenes, ids, strict=True)}, {}, {})
+        # the later epoch of area1 runs in this process, with default parameters
+        name = "area1_2025-03.tif"
+        log: list[tuple[float, str]] = []
+        t0 = time.perf_counter()
+        run_scene(eng, settings, e.scenes[name], lambda f, m: log.append((f, m)))
+        e.seconds[name] = time.perf_counter() - t0
+        e.progress[name] = log
+        yield e
+
+
+def _detections(engine: Engine, scene_id: int) -> list[Detection]:
+    with session_factory(engine)() as s:
+        return list(s.scalars(select(Detection).where(Detection.scene_id == scene_id).order_by(Detection.id)))
+
+
+def _found(dets: list[Detection], truth: dict[str, Any]) -> Detection | None:
+    """The detection of the truth's kind overlapping it most, if they cover FOUND_SHARE of it."""
+    g = shape(truth["geometry"])
+    same = [(d, to_shape(d.geom)) for d in dets if d.change == truth["properties"]["change"]]
+    hits = [(d, dg.intersection(g).area) for d, dg in same if dg.intersects(g)]
+    if not hits or sum(a for _, a in hits) < FOUND_SHARE * g.area:
+        return None
+    return max(hits, key=lambda h: h[1])[0]
+
+
+# ----------------------------------------------------------------------------- matching on the sample data
+def test_ground_truth_outlines_classify_exactly(env: Env) -> None:
+    """The records make every labelled change come out as its expected class (no tolerance)."""
+    with rasterio.open(SAMPLE_DIR / "area1_2025-03.tif") as ds:
+        tile_crs = ds.crs.to_string()
+    truth = _truth()
+    changes = []
+    for f in truth:
+        # through the tile's CRS and back, as a detection would come
+        geom = transform(shape(f["geometry"]), STORAGE_EPSG, tile_crs)
+        ch = matching.to_change(f["properties"]["change"], geom, 0.9, tile_crs)
+        assert ch is not None
+        changes.append(ch)
+    with session_factory(env.engine)() as s:
+        got = matching.match(s, changes, batch_size=7)
+    wrong = [(f["properties"]["id"], f["properties"]["expected_class"], m.result.klass)
+             for f, m in zip(truth, got, strict=True) if m.result.klass != f["properties"]["expected_class"]]
+    assert not wrong, wrong
+    known = [m for f, m in zip(truth, got, strict=True) if f["properties"]["expected_class"] == "known_changed"]
+    # area before = the item's recorded area; after = item ∪ change (the changes lie inside the items here)
+    assert known and all(m.result.area_before_m2 and m.result.area_after_m2 is not None
+                         and m.result.area_after_m2 >= 0.99 * m.result.area_before_m2 for m in known)
+
+
+# ----------------------------------------------------------------------------- the job, end to end
+def test_sample_scene_job_classifies_the_real_changes(env: Env) -> None:
+    """Detected changes that match a labelled one carry its expected class.
+
+    Tolerance: the detector's outline is not the label's; an outline that merges a change with
+    a neighbouring structure can cross into (or out of) a record. At most one labelled change
+    in five may come out in another class, and most of them must be found at all.
+    """
+    scene_id = env.scenes["area1_2025-03.tif"]
+    dets = _detections(env.engine, scene_id)
+    truth = [f for f in _truth() if f["properties"]["area"] == "area1"]
+    found = {f["properties"]["id"]: _found(dets, f) for f in truth}
+    hits = {k: d for k, d in found.items() if d is not None}
+    assert len(hits) >= 0.6 * len(truth), f"found {sorted(hits)} of {[f['properties']['id'] for f in truth]}"
+    expected = {f["properties"]["id"]: f["properties"]["expected_class"] for f in truth}
+    wrong = {k: (expected[k], d.klass) for k, d in hits.items() if d.klass != expected[k]}
+    assert len(wrong) <= 0.2 * len(hits), wrong
+    classes = {d.klass for d in hits.values()}
+    assert {"new_suspect", "known_changed", "demolition_evidence", "permitted"} <= classes | {
+        expected[k] for k in wrong}
+
+
+def test_detections_carry_dates_places_and_review_state(env: Env) -> None:
+    scene_id = env.scenes["area1_2025-03.tif"]
+    before_id = env.scenes["area1_2024-09.tif"]
+    dets = _detections(env.engine, scene_id)
+    assert dets
+    for d in dets:
+        assert d.before_scene_id == before_id
+        assert d.before_captured_at < d.after_captured_at
+        assert d.area_m2 >= 4.0 and 0.0 <= d.score <= 1.0
+        assert d.review_status == ("not_queued" if d.klass in ("permitted", "unmatched") else "pending")
+        assert (d.violation_id is not None) == (d.klass in ("known_changed", "demolition_evidence"))
+        if d.klass == "permitted":
+            assert d.permit_id is not None
+        if d.klass == "known_changed":
+            assert d.area_before_m2 and d.area_before_m2 > 0
+    with session_factory(env.engine)() as s:
+        queue = detections_for_review(s, scene_id=scene_id, limit=1000)
+        assert queue and all(d.review_status == "pending" for d in queue)
+        assert [d.score for d in queue] == sorted((d.score for d in queue), reverse=True)
+        # the footprints lie inside the after scene's
+        outside = s.scalar(text(
+            "SELECT count(*) FROM detections d JOIN scenes s ON s.id = d.scene_id"
+            " WHERE d.scene_id = :i AND NOT ST_Intersects(d.geom, s.footprint)"), {"i": scene_id})
+        assert outside == 0
+
+
+def test_chips_are_pngs_written_whole(env: Env) -> None:
+    dets = _detections(env.engine, env.scenes["area1_2025-03.tif"])
+    for d in dets:
+        for rel in (d.chip_before, d.chip_after):
+            assert rel and not Path(rel).is_absolute()
+            data = (env.settings.data_dir / rel).read_bytes()
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    import cv2
+
+    img = cv2.imdecode(np.frombuffer((env.settings.data_dir / dets[0].chip_after).read_bytes(), np.uint8),
+                       cv2.IMREAD_COLOR)
+    assert img is not None and max(img.shape[:2]) == 256
+    assert not list((env.settings.data_dir / "chips").rglob(".tmp-*"))
+
+
+def test_job_row_and_progress(env: Env) -> None:
+    scene_id = env.scenes["area1_2025-03.tif"]
+    with session_factory(env.engine)() as s:
+        job = s.scalars(select(DetectionJob).where(DetectionJob.scene_id == scene_id)).one()
+    n = len(_detections(env.engine, scene_id))
+    assert job.state == "done" and job.progress == 1.0 and job.attempts == 1
+    assert f"{n} " in (job.message or "")
+    fractions = [f for f, _ in env.progress["area1_2025-03.tif"]]
+    assert fractions[0] < 0.1 and fractions[-1] >= 0.9
+    assert fractions == sorted(fractions)
+    assert any("detect" in m for _, m in env.progress["area1_2025-03.tif"])
+
+
+def test_rerun_adds_no_duplicates(env: Env) -> None:
+    scene_id = env.scenes["area1_2025-03.tif"]
+    before = {d.fingerprint for d in _detections(env.engine, scene_id)}
+    # the job is done: a second call changes nothing
+    assert run_scene(env.engine, env.settings, scene_id) == 0
+    # forced to run the whole pipeline again: the same detections, none added
+    assert run_scene(env.engine, env.settings, scene_id, options=JobOptions(force=True)) == 0
+    after = _detections(env.engine, scene_id)
+    assert {d.fingerprint for d in after} == before and len(after) == len(before)
+    with session_factory(env.engine)() as s:
+        job = s.scalars(select(DetectionJob).where(DetectionJob.scene_id == scene_id)).one()
+        assert job.state == "done" and job.attempts == 3
+
+
+def test_first_epoch_has_nothing_to_compare(env: Env) -> None:
+    scene_id = env.scenes["area2_2024-09.tif"]
+    assert run_scene(env.engine, env.settings, scene_id) == 0
+    with session_factory(env.engine)() as s:
+        job = s.scalars(select(DetectionJob).where(DetectionJob.scene_id == scene_id)).one()
+        assert job.state == "done" and "no earlier imagery" in (job.message or "")
+        assert s.scalar(select(func.count()).select_from(Detection).where(Detection.scene_id == scene_id)) == 0
+
+
+def test_missing_scene_file_fails_the_job_clearly(env: Env) -> None:
+    with transaction(session_factory(env.engine)) as s:
+        scene = add_scene(s, footprint=shape({"type": "Polygon", "coordinates": [[
+            (121.0, 31.0), (121.001, 31.0), (121.001, 31.001), (121.0, 31.001), (121.0, 31.0)]]}))
+        scene_id, rel = scene.id, scene.path
+    with pytest.raises(DetectJobError, match=rf"scene {scene_id}.*{rel}.*missing"):
+        run_scene(env.engine, env.settings, scene_id)
+    with session_factory(env.engine)() as s:
+        job = s.scalars(select(DetectionJob).where(DetectionJob.scene_id == scene_id)).one()
+        assert job.state == "failed" and "missing" in (job.message or "")
+
+
+def test_scene_through_a_two_worker_process_cluster(env: Env) -> None:
+    """Small windows so the scene is split; the Dask result equals the in-process one."""
+    scene_id = env.scenes["area2_2025-03.tif"]
+    params = DetectParams(window=512, overlap=64)
+    with dask_client(env.settings, n_workers=2, processes=True) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        added = run_scene(env.engine, env.settings, scene_id, params=params, client=client)
+    dets = _detections(env.engine, scene_id)
+    assert added == len(dets) > 0
+    truth = [f for f in _truth() if f["properties"]["area"] == "area2"]
+    assert sum(_found(dets, f) is not None for f in truth) >= 0.6 * len(truth)
+    # the same windows run one after the other in this process give the very same detections
+    again = run_scene(env.engine, env.settings, scene_id, params=params, client=None,
+                      options=JobOptions(force=True, chips=False))
+    assert again == 0
+    assert {d.fingerprint for d in _detections(env.engine, scene_id)} == {d.fingerprint for d in dets}
+
+
+def test_unknown_scene(env: Env) -> None:
+    from geo.errors import NotFound
+
+    with pytest.raises(NotFound, match="scene 999999"):
+        run_scene(env.engine, env.settings, 999999)
+
+
+def test_scene_rows_point_at_stored_cogs(env: Env) -> None:
+    with session_factory(env.engine)() as s:
+        for sid in env.scenes.values():
+            scene = s.get(Scene, sid)
+            assert scene is not None and (env.settings.data_dir / scene.path).is_file()
+
+
+# ----------------------------------------------------------------------------- a killed worker
+def _job(engine: Engine, scene_id: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT state, progress, attempts, message FROM detection_jobs WHERE scene_id = :s"),
+                           {"s": scene_id}).mappings().one_or_none()
+    return dict(row) if row else {}
+
+
+def _worker(engine: Engine, settings: Settings, *args: str) -> subprocess.Popen[str]:
+    environ = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    environ.update(DATABASE_URL=engine.url.render_as_string(hide_password=False), DATA_DIR=str(settings.data_dir))
+    return subprocess.Popen([sys.executable, str(ROOT / "app.py"), "worker", *args], env=environ, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_job_survives_a_killed_worker(tmp_path: Path) -> None:
+    """SIGKILL a real worker mid-job; a new worker completes the job exactly once."""
+    with throwaway_database(prefix="wj_detkill") as eng:
+        settings = Settings(data_dir=tmp_path / "data")
+        with transaction(session_factory(eng)) as s:
+            load_records(s, SAMPLE_DIR / "records.geojson")
+        area1 = [sc for sc in sample_scenes() if sc.area == "area1"]
+        before_id, after_id = ingest_samples(eng, settings, area1, queue=True, say=lambda _m: None)
+        assert _job(eng, after_id)["state"] == "queued"
+
+        first = _worker(eng, settings)
+        try:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline:
+                job = _job(eng, after_id)
+                if job["state"] == "running" and job["progress"] > 0.05:
+                    break
+                assert first.poll() is None, first.stderr.read() if first.stderr else ""
+                time.sleep(0.2)
+            else:
+                pytest.fail(f"the worker never got going: {_job(eng, after_id)}")
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait(timeout=30)
+        killed = _job(eng, after_id)
+        assert killed["state"] == "running" and killed["progress"] < 1.0
+        with eng.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM detections WHERE scene_id = :s"), {"s": after_id}) == 0
+            assert conn.scalar(text("SELECT status::text FROM procrastinate_jobs WHERE args->>'scene_id' = :s"),
+                               {"s": str(after_id)}) == "doing"
+
+        second = _worker(eng, settings)
+        try:
+            deadline = time.monotonic() + 420
+            while time.monotonic() < deadline and _job(eng, after_id)["state"] != "done":
+                assert second.poll() is None, second.stderr.read() if second.stderr else ""
+                time.sleep(0.5)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            try:
+                second.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                second.kill()
+                second.wait(timeout=30)
+        done = _job(eng, after_id)
+        assert done["state"] == "done" and done["progress"] == 1.0 and done["attempts"] >= 2, done
+        with eng.connect() as conn:
+            fps = conn.execute(text("SELECT fingerprint FROM detections WHERE scene_id = :s"),
+                               {"s": after_id}).scalars().all()
+            statuses = conn.execute(text("SELECT status::text FROM procrastinate_jobs WHERE args->>'scene_id' = :s"),
+                                    {"s": str(after_id)}).scalars().all()
+        assert fps and len(fps) == len(set(fps))
+        assert statuses == ["succeeded"]
+        assert _job(eng, before_id)["state"] == "done"
