@@ -1,10 +1,12 @@
 """Mapbox vector tiles straight from PostGIS (``ST_AsMVT``).
 
 Layers: ``boundaries`` (streets and communities), ``parcels``, ``violations``,
-``detections`` and ``sorties``. From zoom :data:`DETAIL_ZOOM` up a tile holds the
-polygons themselves; below it, parcels, violations and detections come as grid cells
-with counts read from ``map_grid_counts`` (kept current by triggers, migration 0004), so
-a tile never has to touch more than a few thousand rows whatever the table size.
+``detections`` and ``sorties``. From the layer's detail zoom (:data:`DETAIL_ZOOMS`: 14 for
+items and detections, 15 for parcels, which are only a few pixels wide at 14) a tile holds
+the polygons themselves; below it, parcels, violations and detections come as grid cells
+with counts read from ``map_grid_counts`` (kept current by triggers, migrations 0004 and
+0006), so a tile never touches more than about a thousand cells per status whatever the
+table size.
 
 The street scope (:mod:`geo.scope`) is applied inside the SQL. Functions take a
 SQLAlchemy connection and return the tile's bytes.
@@ -23,12 +25,14 @@ from geo.errors import NotFound, ValidationError
 from geo.models import Status, ViolationType
 from geo.scope import Scope, street_sql
 
-#: First zoom at which tiles carry the features themselves.
+#: First zoom at which tiles carry the features themselves (items, detections).
 DETAIL_ZOOM = 14
+#: The same per aggregated layer.
+DETAIL_ZOOMS = {"violations": 14, "detections": 14, "parcels": 15}
 #: Zoom range served.
 MIN_ZOOM, MAX_ZOOM = 0, 22
 #: Cell levels stored in ``map_grid_counts``.
-GRID_LEVELS = (11, 14, 17)
+GRID_LEVELS = (11, 13, 15, 16, 17)
 #: A low-zoom tile is split into 2**CELL_BITS × 2**CELL_BITS cells.
 CELL_BITS = 4
 EXTENT = 4096
@@ -123,7 +127,7 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, scope: Scope,
         raise NotFound(f"layer '{layer}' does not exist (layers: {', '.join(LAYERS)})")
     check_tile(z, x, y)
     flt = filters or Filters()
-    if layer in AGGREGATED and z < DETAIL_ZOOM:
+    if layer in AGGREGATED and z < DETAIL_ZOOMS[layer]:
         sql, params = _grid_sql(layer, z, x, y, scope, flt)
     else:
         sql, params = _DETAIL[layer](z, scope, flt)
@@ -251,16 +255,14 @@ _DETAIL = {
 
 def grid_level(z: int) -> tuple[int, int, int]:
     """For a low-zoom tile: (cell zoom, stored level to read, shift from stored to cell)."""
-    cz = z + CELL_BITS
-    level = next((lv for lv in GRID_LEVELS if lv >= cz), GRID_LEVELS[-1])
+    cz = min(z + CELL_BITS, GRID_LEVELS[-1])
+    level = next(lv for lv in GRID_LEVELS if lv >= cz)
     return cz, level, max(level - cz, 0)
 
 
 def _grid_sql(layer: str, z: int, x: int, y: int, scope: Scope, flt: Filters) -> tuple[str, dict[str, Any]]:
     cz, level, shift = grid_level(z)
-    if cz > level:  # cannot happen below DETAIL_ZOOM with the stored levels; keep it honest
-        raise ValidationError(f"z: no grid level for zoom {z}")
-    span = 1 << (CELL_BITS + shift)
+    span = 1 << (cz - z + shift)
     params: dict[str, Any] = {
         "layer": layer, "lvl": level, "shift": shift, "cz": cz,
         "x0": x * span, "x1": (x + 1) * span - 1, "y0": y * span, "y1": (y + 1) * span - 1,

@@ -37,7 +37,7 @@ def test_grid_counts_follow_inserts_transitions_and_deletes(session) -> None:
     # three levels are kept, and they agree
     levels = conn.execute(text("SELECT lvl, sum(n) FROM map_grid_counts WHERE layer = 'violations' AND street_id = :s "
                                "GROUP BY lvl ORDER BY lvl"), {"s": street.id}).all()
-    assert [(int(lv), int(n)) for lv, n in levels] == [(11, 2), (14, 2), (17, 2)]
+    assert [(int(lv), int(n)) for lv, n in levels] == [(11, 2), (13, 2), (15, 2), (16, 2), (17, 2)]
     conn.execute(text("SELECT wj_grid_rebuild()"))
     assert _cells(conn, street.id) == {"suspected": 1, "confirmed": 1}
 
@@ -61,6 +61,17 @@ def test_detail_tile_carries_the_features_and_filters(session) -> None:
     assert tiles_mvt.tile(conn, "violations", z, x, y, other) == b""
 
 
+def test_parcels_are_cells_at_zoom_14_and_polygons_from_15(session) -> None:
+    from tests.builders import add_parcel
+
+    parcel = add_parcel(session, square(121.80, 31.30))
+    z, x, y = _tile(121.8001, 31.3001, 14)
+    conn = session.connection()
+    assert parcel.code.encode() not in tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)
+    z, x, y = _tile(121.8001, 31.3001, 15)
+    assert parcel.code.encode() in tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)
+
+
 def test_low_zoom_tiles_are_cells_not_polygons(session) -> None:
     street = add_street(session, lon=121.70, lat=31.30)
     for k in range(30):
@@ -68,7 +79,8 @@ def test_low_zoom_tiles_are_cells_not_polygons(session) -> None:
     z, x, y = _tile(121.715, 31.3101, 10)
     data = tiles_mvt.tile(session.connection(), "violations", z, x, y, OFFICE)
     assert data and b"WJ-" not in data  # no item codes: counts per cell only
-    assert tiles_mvt.grid_level(13) == (17, 17, 0) and tiles_mvt.grid_level(9) == (13, 14, 1)
+    assert tiles_mvt.grid_level(13) == (17, 17, 0) and tiles_mvt.grid_level(10) == (14, 15, 1)
+    assert tiles_mvt.grid_level(12) == (16, 16, 0) and tiles_mvt.grid_level(9) == (13, 13, 0)
 
 
 def test_bad_tile_requests_name_the_problem(app, world: World) -> None:  # noqa: F811

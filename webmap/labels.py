@@ -18,6 +18,14 @@ TYPE_LABELS: dict[str, tuple[str, str]] = {
     "other": ("其他", "other"),
 }
 
+KLASS_LABELS: dict[str, tuple[str, str]] = {
+    "new_suspect": ("新增疑似", "new suspect"),
+    "known_changed": ("已知图斑变化", "known item changed"),
+    "demolition_evidence": ("拆除证据", "demolition evidence"),
+    "permitted": ("有许可", "permitted"),
+    "unmatched": ("未匹配消失", "unmatched disappearance"),
+}
+
 ROLE_LABELS: dict[str, tuple[str, str]] = {
     "admin": ("管理员", "administrator"),
     "office": ("区拆违办", "district office"),
@@ -42,6 +50,12 @@ def status_label(status: str | Status) -> str:
 def type_label(vtype: str) -> str:
     """The item type in the user's language."""
     zh, en = TYPE_LABELS.get(vtype, (vtype, vtype))
+    return en if english() else zh
+
+
+def klass_label(klass: str) -> str:
+    """The detection class in the user's language."""
+    zh, en = KLASS_LABELS.get(klass, (klass, klass))
     return en if english() else zh
 
 

@@ -11,12 +11,12 @@ from flask_login import login_required
 from sqlalchemy import func, select
 
 from geo import tiles_mvt
-from geo.models import AdminUnit, Scene, Status, ViolationType
+from geo.models import AdminUnit, DetectionClass, Scene, Status, ViolationType
 from geo.scope import Scope
 from geo.workflow import COLOURS
 from webmap import db as webdb
 from webmap.battlemap import builder
-from webmap.labels import status_label, type_label
+from webmap.labels import klass_label, status_label, type_label
 
 bp = Blueprint("map", __name__, template_folder="templates")
 
@@ -67,10 +67,12 @@ def map_options(scope: Scope) -> dict[str, Any]:
     return {
         "tiles": {layer: tile.format(layer=layer) for layer in tiles_mvt.LAYERS},
         "detailZoom": tiles_mvt.DETAIL_ZOOM,
+        "detailZooms": tiles_mvt.DETAIL_ZOOMS,
         "colours": {s.value: COLOURS[s] for s in Status},
         "statusLabels": {s.value: status_label(s) for s in Status},
         "legend": [[s.value, COLOURS[s], status_label(s)] for s in Status],
         "typeLabels": {t.value: type_label(t.value) for t in ViolationType},
+        "klassLabels": {k.value: klass_label(k.value) for k in DetectionClass},
         "streets": _streets(scope),
         "months": _months(date.today()),
         "heatUrl": url_for("api.heat"),

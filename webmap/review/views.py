@@ -15,6 +15,7 @@ from geo.models import AdminUnit, DetectionClass
 from geo.scope import REVIEW_ROLES, get_detection, require
 from webmap import actions
 from webmap import db as webdb
+from webmap.labels import klass_label
 from webmap.review import bp
 
 
@@ -28,7 +29,7 @@ def queue() -> Any:
         select(AdminUnit.id, AdminUnit.name).where(AdminUnit.level == "street").order_by(AdminUnit.code)).all()
     return render_template(
         "review/queue.html", streets=[{"id": s.id, "name": s.name} for s in streets],
-        classes=[k.value for k in DetectionClass], reasons=list(geo_review.DISMISS_REASONS),
+        classes=[(k.value, klass_label(k.value)) for k in DetectionClass], reasons=list(geo_review.DISMISS_REASONS),
         can_assign=scope.can_assign, focus=request.args.get("d", type=int),
         street=request.args.get("street", type=int),
         map_static={

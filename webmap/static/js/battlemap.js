@@ -81,7 +81,7 @@
         esc(p.area_m2) + " m² · " + esc(p.month) + "<br><a href='" + opts.itemUrl + encodeURIComponent(p.id) +
         "'>" + esc(t.open_item) + "</a>";
     } else if (layer === "detections") {
-      html = "<b>#" + esc(p.id) + "</b> " + esc(p.klass) + "<br>" + esc(t.score) + " " + esc(p.score) + " · " +
+      html = "<b>#" + esc(p.id) + "</b> " + esc(opts.klassLabels[p.klass] || p.klass) + "<br>" + esc(t.score) + " " + esc(p.score) + " · " +
         esc(p.area_m2) + " m²" + (opts.canReview ? "<br><a href='" + opts.reviewUrl + "?d=" + encodeURIComponent(p.id) + "'>" + esc(t.review) + "</a>" : "");
     } else if (layer === "parcels") {
       html = "<b>" + esc(p.code) + "</b><br>" + esc(p.address || "") + "<br>" + esc(p.land_use || "") + " · " + esc(p.area_m2) + " m²";
