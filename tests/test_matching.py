@@ -182,3 +182,46 @@ def test_pixel_polygons_are_refused() -> None:
 
     with pytest.raises(ValidationError, match="without a CRS"):
         matching.to_change("appeared", box(0, 0, 5, 5), 0.5, None)
+
+
+# ---------------------------------------------------------------------------- pairing
+def test_pairing_newest_earlier_same_sensor(session, at) -> None:
+    from datetime import UTC, datetime
+
+    from geo import pairing
+    from tests.builders import add_scene
+
+    def when(month: int) -> datetime:
+        return datetime(2024, month, 1, tzinfo=UTC)
+
+    new = add_scene(session, at(0, 0, 100, 100), when(9))
+    old_drone = add_scene(session, at(10, 0, 100, 100), when(3))
+    newer_drone = add_scene(session, at(-20, 0, 100, 100), when(6))
+    newest_sat = add_scene(session, at(0, 0, 100, 100), when(8), sensor="satellite")
+    add_scene(session, at(95, 0, 100, 100), when(7))  # covers 5 %: too little
+    add_scene(session, at(0, 0, 100, 100), when(10))  # later: never a "before"
+    add_scene(session, at(500, 500, 100, 100), when(5))  # elsewhere
+
+    cands = pairing.candidates(session, new.id)
+    assert [c.scene_id for c in cands][:1] == [newest_sat.id]
+    share = {c.scene_id: c.share for c in cands}
+    assert share[newer_drone.id] == pytest.approx(0.8, abs=0.01)
+    assert share[newest_sat.id] == pytest.approx(1.0, abs=0.01)
+    assert [c.scene_id for c in pairing.earlier_scenes(session, new.id)] == [newer_drone.id]
+    assert [c.scene_id for c in pairing.earlier_scenes(session, new.id, max_pairs=2)] == [newer_drone.id, old_drone.id]
+    # a satellite scene is compared with the satellite scene when there is one ...
+    sat_new = add_scene(session, at(0, 0, 100, 100), when(12), sensor="satellite")
+    assert [c.scene_id for c in pairing.earlier_scenes(session, sat_new.id)] == [newest_sat.id]
+    # ... and with the newest drone tile when there is none
+    assert pairing.earlier_scenes(session, newest_sat.id)[0].scene_id == newer_drone.id
+    assert pairing.earlier_scenes(session, old_drone.id) == []
+
+
+def test_pairing_unknown_scene(session) -> None:
+    from geo import pairing
+    from geo.errors import NotFound
+
+    with pytest.raises(NotFound, match="scene 987654"):
+        pairing.earlier_scenes(session, 987654)
+    with pytest.raises(ValueError, match="max_pairs"):
+        pairing.choose([], max_pairs=0)
