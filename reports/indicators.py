@@ -24,13 +24,16 @@ Definitions (per street, and for the district total):
   (all items, and new items alone: the index scores the new items' median);
 * **drone sorties** and **pilot-shifts** (distinct pilot and Beijing day) in the period.
 
-Areas are the event's recorded ``area_m2`` when given, else the item's area.
+Areas are the event's recorded ``area_m2`` when given (for a closure, else the area recorded at
+its demolition or permit step), else the item's area. An item's street, kind, source and area
+are its current attributes: the log records status changes, so moving an item to another
+street moves its history with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from itertools import pairwise
 from typing import Any
 
@@ -99,7 +102,6 @@ class Figures:
     # drones
     sorties: int = 0
     pilot_shifts: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived rates
     @property
@@ -159,7 +161,7 @@ class Figures:
 
     def as_dict(self) -> dict[str, Any]:
         """Every raw figure and derived rate (for comparisons and exports)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         for prop in ("proactive_rate", "lawful_disposal_rate", "disposal_pending", "zero_growth_kept",
                      "closed_count", "closed_area", "closure_progress", "closure_count_progress",
                      "permit_progress", "complaint_completion", "complaints_in_progress"):
