@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 from PIL import Image
+from sqlalchemy import text as sql
 
 from reports import build, periods, scope
 from reports import config as rconfig
@@ -111,12 +112,12 @@ def test_march_is_the_same_after_april_happens(session) -> None:
         v = item(session, st, bj(2025, 4, 1, 0, 0))
         move(session, v.id, ("dismissed", bj(2025, 4, 2, 9)))
     open_items = session.execute(
-        __import__("sqlalchemy").text("SELECT id FROM violations WHERE status = 'confirmed' AND street_id = ANY(:s)"),
+        sql("SELECT id FROM violations WHERE status = 'confirmed' AND street_id = ANY(:s)"),
         {"s": [s.id for s in streets]}).scalars().all()
     for vid in open_items:
         move(session, vid, ("demolished", bj(2025, 4, 3, 9)), ("closed", bj(2025, 4, 4, 9)))
     complaints(session, streets[0], bj(2025, 4, 1, 8), true_resolved=3)
-    session.execute(__import__("sqlalchemy").text(
+    session.execute(sql(
         "UPDATE complaints SET resolved_at = :t WHERE verdict = 'true' AND resolved_at IS NULL AND street_id = :s"),
         {"t": bj(2025, 4, 9, 9), "s": streets[0].id})
     sortie(session, streets[0], "飞手X", bj(2025, 4, 1, 1))
