@@ -324,7 +324,10 @@ def mosaic_tile(paths: Sequence[Path], tile: TileRequest) -> bytes:
     out_mask = np.zeros((TILE_SIZE, TILE_SIZE), np.uint8)
     first: str | None = None
     for p in paths:
-        got = read_tile(p, tile)
+        try:
+            got = read_tile(p, tile)
+        except rasterio.errors.RasterioIOError:
+            continue  # a scene whose file is missing must not blank the whole mosaic
         if got is None:
             continue
         img, mask = got

@@ -56,6 +56,8 @@ def scene_xyz(scene_id: int, z: int, x: int, y: int, fmt: str) -> Any:
     tile = _tile(z, x, y, fmt)
     sha, rel = _scene_row(scene_id)
     path = scene_file(settings().data_dir, rel)
+    if not path.exists():
+        raise NotFound(f"the file of scene {scene_id} is missing")
     return _respond(f"{sha[:20]}-{z}-{x}-{y}-{fmt}", 86400, lambda: scene_tile(path, tile), fmt)
 
 
