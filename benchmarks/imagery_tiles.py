@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import os
 import random
 import statistics
 import sys
@@ -149,7 +150,9 @@ def main() -> None:
             print(f"warming {len(set(urls))} distinct tiles …", flush=True)
             _run(port, cookie, sorted(set(urls)), args.clients)
             print(f"measuring {len(urls)} requests with {args.clients} concurrent clients …", flush=True)
+            cpu0 = time.process_time()
             lat, wall, sizes = _run(port, cookie, urls, args.clients)
+            cpu = time.process_time() - cpu0
         finally:
             server.close()
     lat_ms = sorted(x * 1000 for x in lat)
@@ -158,6 +161,10 @@ def main() -> None:
           f"image: {args.size} x {args.size} px JPEG COG, EPSG:4549")
     print(f"latency ms: p50 {q[49]:.1f}  p95 {q[94]:.1f}  p99 {q[98]:.1f}  max {lat_ms[-1]:.1f}")
     print(f"throughput: {len(lat_ms) / wall:.0f} tiles/s  (mean PNG {statistics.mean(sizes) / 1024:.0f} KiB)")
+    cpu_ms = cpu / len(lat_ms) * 1000
+    print(f"CPU per tile: {cpu_ms:.1f} ms (server and client threads of this process; load-independent) "
+          f"-> about {2000 / cpu_ms:.0f} tiles/s on 2 idle cores")
+    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"targets: p95 < 50 ms {'MET' if q[94] < 50 else 'MISSED'}; "
           f">= 100 tiles/s {'MET' if len(lat_ms) / wall >= 100 else 'MISSED'}")
 

@@ -212,3 +212,21 @@ def test_cli_ingest_prints_one_line_per_file(engine: Engine, tmp_path: Path) -> 
     assert lines[1].startswith("✘ cli-bad.tif") and "0 bytes" in lines[1]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT pilot FROM sorties WHERE code = 'CLI-S1'")).scalar() == "王飞手"
+
+
+def test_watch_folder_ingests_and_sorts(engine: Engine, settings: Settings, tmp_path: Path) -> None:
+    from geo.imagery.batch import watch
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_geotiff(inbox / "卫星_01.tif", seed=61, res=0.5)
+    (inbox / "broken.tif").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    (inbox / "notes.txt").write_text("not imagery")
+    seen: list[str] = []
+    watch(engine, settings, inbox, sensor="satellite", captured_at=CAPTURED, sortie=None,
+          limits=Limits(district=DISTRICT), on_outcome=lambda o: seen.append(o.line), interval=0, max_polls=2)
+    assert len(seen) == 2 and any("卫星_01.tif" in s and "scene #" in s for s in seen)
+    assert (inbox / "done" / "卫星_01.tif").exists()
+    assert (inbox / "refused" / "broken.tif").exists()
+    assert "PNG" in (inbox / "refused" / "broken.tif.error.txt").read_text(encoding="utf-8")
+    assert (inbox / "notes.txt").exists()  # not an image: left alone
