@@ -69,22 +69,59 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     return np.dstack([lab, sat, exg, wth, bth, grad, std]).astype(np.float32)
 
 
-def pair_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-pixel features of a co-registered pair.
+def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = 4) -> np.ndarray:
+    """Per-image statistics used to normalise the cues (from a reduced copy: cheap).
+
+    Computing them once per window, not per block, keeps every block of a window on one scale.
+
+    Args:
+        a: before ``(h, w, 3)`` RGB 0..255 (any numeric dtype).
+        b: after image.
+        factor: reduction factor.
+
+    Returns:
+        ``(3, 2, C)`` float32: mean and standard deviation of the cues of A, B and B - A.
+    """
+    h, w = a.shape[:2]
+    size = (max(8, w // factor), max(8, h // factor))
+    ra = cv2.resize(a.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    rb = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    ca, cb = image_cues(ra), image_cues(rb)
+    out = np.empty((3, 2, ca.shape[2]), np.float32)
+    for i, c in enumerate((ca, cb, cb - ca)):
+        flat = c.reshape(-1, c.shape[2])
+        out[i, 0] = flat.mean(axis=0)
+        out[i, 1] = flat.std(axis=0) + 1e-3
+    return out
+
+
+#: Signs of the normalised cue changes that together say "a structure appeared" (B vs A):
+#: brighter, greyer, bluer, less vegetated, more compact bright objects and shadows, more edges.
+_APPEAR_SIGNS = {"L": 1.0, "b": -1.0, "sat": -1.0, "exg": -1.0, "wth": 1.0, "bth": 1.0, "grad": 1.0}
+
+
+def pair_features(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
+    """Per-pixel features of a co-registered pair, normalised per image.
 
     Args:
         a: before image, ``(h, w, 3)`` float32 RGB 0..255.
         b: after image, same shape, radiometrically matched to ``a``.
+        stats: output of :func:`cue_stats` for the whole window (computed here when None).
 
     Returns:
         ``(h, w, F)`` float32 feature stack (see :func:`feature_names`).
     """
+    if stats is None:
+        stats = cue_stats(a, b)
     ca = image_cues(a)
     cb = image_cues(b)
     d = cb - ca
-    feats: list[np.ndarray] = [ca, cb, d]
-    # colour difference magnitude at several scales
-    dlab = np.sqrt((d[:, :, :3] ** 2).sum(axis=2))
+    za = (ca - stats[0, 0]) / stats[0, 1]
+    zb = (cb - stats[1, 0]) / stats[1, 1]
+    zd = (d - stats[2, 0]) / stats[2, 1]
+    feats: list[np.ndarray] = [za, zb, zd]
+    # colour difference magnitude at several scales, relative to the window's typical difference
+    dlab = np.sqrt((zd[:, :, :3] ** 2).sum(axis=2))
     feats.append(np.dstack([dlab] + [_box(dlab, k) for k in (5, 15, 31)]))
     # local structure similarity of lightness (SSIM-like correlation) at two scales
     la, lb = ca[:, :, 0], cb[:, :, 0]
@@ -93,33 +130,35 @@ def pair_features(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         va = np.maximum(_box(la * la, k) - ma * ma, 0.0)
         vb = np.maximum(_box(lb * lb, k) - mb * mb, 0.0)
         cov = _box(la * lb, k) - ma * mb
-        c2 = 6.5  # (0.03 * 100) ** 2 / ~1.4
+        c2 = 6.5
         feats.append(((2 * cov + c2) / (va + vb + c2))[:, :, None])
+    # a hand-made building-change score in both directions, at three scales
+    idx = {n: i for i, n in enumerate(CUE_NAMES)}
+    app = sum(sg * zd[:, :, idx[n]] for n, sg in _APPEAR_SIGNS.items()) / len(_APPEAR_SIGNS)
+    app = np.asarray(app, np.float32)
+    grey_b = -(zb[:, :, idx["sat"]] + zb[:, :, idx["exg"]]) * 0.5
+    grey_a = -(za[:, :, idx["sat"]] + za[:, :, idx["exg"]]) * 0.5
+    up = app + 0.5 * grey_b
+    down = -app + 0.5 * grey_a
+    for k in (1, 9, 25):
+        feats.append(np.dstack([up, down]) if k == 1 else np.dstack([_box(up, k), _box(down, k)]))
     # wider context of the signed cue changes
-    ctx = [_box(np.ascontiguousarray(d[:, :, i]), 25) for i in (0, 3, 4, 5, 7)]
+    ctx = [_box(np.ascontiguousarray(zd[:, :, i]), 25) for i in (0, 3, 4, 5, 7)]
     feats.append(np.dstack(ctx))
     return np.ascontiguousarray(np.dstack(feats), dtype=np.float32)
 
 
 def feature_names() -> list[str]:
     """Names of the columns of :func:`pair_features`."""
-    names = [f"A_{n}" for n in CUE_NAMES] + [f"B_{n}" for n in CUE_NAMES] + [f"d_{n}" for n in CUE_NAMES]
+    names = [f"zA_{n}" for n in CUE_NAMES] + [f"zB_{n}" for n in CUE_NAMES] + [f"zd_{n}" for n in CUE_NAMES]
     names += ["dlab", "dlab5", "dlab15", "dlab31", "ssim7", "ssim15"]
-    names += [f"ctx25_d_{CUE_NAMES[i]}" for i in (0, 3, 4, 5, 7)]
+    names += ["up", "down", "up9", "down9", "up25", "down25"]
+    names += [f"ctx25_zd_{CUE_NAMES[i]}" for i in (0, 3, 4, 5, 7)]
     return names
 
 
-def building_index(cues: np.ndarray) -> np.ndarray:
-    """A hand-made structure likeness of one image from its cues (used for the change direction).
-
-    Args:
-        cues: output of :func:`image_cues`.
-
-    Returns:
-        ``(h, w)`` float32, larger where the pixel looks more like a built structure.
-    """
-    sat, exg, wth, bth, grad = cues[:, :, 3], cues[:, :, 4], cues[:, :, 5], cues[:, :, 6], cues[:, :, 7]
-    return (-2.0 * sat - 3.0 * exg + 0.05 * wth + 0.03 * bth + 0.02 * grad).astype(np.float32)
+_UP9 = feature_names().index("up9")
+_DOWN9 = feature_names().index("down9")
 
 
 # ----------------------------------------------------------------------------- stage 1
@@ -178,7 +217,9 @@ def load_model(path: str | None = None) -> Any:
     return bundle["model"]
 
 
-def change_probability(a: np.ndarray, b: np.ndarray, model: Any, region: np.ndarray | None = None) -> np.ndarray:
+def change_probability(
+    a: np.ndarray, b: np.ndarray, model: Any, region: np.ndarray | None = None, stats: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel change probability.
 
     Args:
@@ -186,13 +227,16 @@ def change_probability(a: np.ndarray, b: np.ndarray, model: Any, region: np.ndar
         b: after, matched to ``a``.
         model: a fitted classifier with ``predict_proba``.
         region: optional bool ``(h, w)``; only these pixels are scored (others get 0).
+        stats: cue statistics of the whole window (see :func:`cue_stats`).
 
     Returns:
-        ``(h, w)`` float32 probability of change.
+        ``(prob, direction)``: ``(h, w)`` float32 probability of change and the direction evidence
+        (positive: a structure appeared; negative: one disappeared).
     """
-    f = pair_features(a, b)
+    f = pair_features(a, b, stats)
     h, w, n = f.shape
     prob = np.zeros((h, w), dtype=np.float32)
+    direction = f[:, :, _UP9] - f[:, :, _DOWN9]
     flat = f.reshape(-1, n)
     if region is None:
         idx = None
@@ -200,14 +244,14 @@ def change_probability(a: np.ndarray, b: np.ndarray, model: Any, region: np.ndar
     else:
         idx = np.flatnonzero(region.ravel())
         if idx.size == 0:
-            return prob
+            return prob, direction
         x = flat[idx]
     p = model.predict_proba(x)[:, 1].astype(np.float32)
     if idx is None:
         prob = p.reshape(h, w)
     else:
         prob.ravel()[idx] = p
-    return prob
+    return prob, direction
 
 
 # ----------------------------------------------------------------------------- stage 3
@@ -220,8 +264,7 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def decide(
     prob: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
+    direction: np.ndarray,
     *,
     threshold: float,
     seed_threshold: float,
@@ -232,8 +275,7 @@ def decide(
 
     Args:
         prob: ``(h, w)`` change probability.
-        a: before image (for the direction), ``(h, w, 3)`` float32.
-        b: after image.
+        direction: ``(h, w)`` direction evidence (positive = appeared), see :func:`change_probability`.
         threshold: hysteresis low threshold.
         seed_threshold: a blob needs a pixel at least this probable.
         blob_score: a blob needs this mean probability.
@@ -247,7 +289,7 @@ def decide(
     low = cv2.morphologyEx(low, cv2.MORPH_OPEN, _ELLIPSE[3])
     low = cv2.morphologyEx(low, cv2.MORPH_CLOSE, _ELLIPSE[5])
     low = _fill_holes(low)
-    n, lab, st, _ = cv2.connectedComponentsWithStats(low, connectivity=8)
+    n, lab = cv2.connectedComponents(low, connectivity=8)
     mask = np.zeros(prob.shape, np.uint8)
     score = np.zeros(prob.shape, np.float32)
     if n <= 1:
@@ -263,8 +305,7 @@ def decide(
     if not keep.any():
         return mask, score
     # direction: building-likeness gained (appeared) or lost (disappeared), averaged over the blob
-    bi = building_index(image_cues(b)) - building_index(image_cues(a))
-    bsum = np.bincount(flat, weights=bi.ravel().astype(np.float64), minlength=n)
+    bsum = np.bincount(flat, weights=direction.ravel().astype(np.float64), minlength=n)
     kind = np.where(bsum >= 0, APPEARED, DISAPPEARED).astype(np.uint8)
     kind[~keep] = 0
     mask = kind[lab]

@@ -1,0 +1,204 @@
+"""Speed and memory of the full ``detect`` path on big generated GeoTIFF pairs.
+
+Generates before/after GeoTIFF pairs (0.5 m/px, EPSG:32651, RGB uint8, tiled 512x512,
+uncompressed) of 5k, 10k and 20k pixels square into ``benchmarks/out/`` (git-ignored), with
+synthetic buildings, roads and vegetation, an illumination change, sensor noise, a sub-pixel
+misregistration and about 1 % of the area changed (new buildings and demolitions). Then runs the
+same path as ``python app.py detect`` (windowed read, alignment, two-stage change, vectorisation,
+seam merge, mask PNG + GeoJSON written) on a Dask ``LocalCluster`` with 1 and 2 single-threaded
+worker processes, and the plain numpy CVA baseline (windowed read, Lab CVA, Otsu, 5x5 opening,
+mask written) on one core, and prints wall time, Mpx/s per core and peak memory (resident set of
+the client plus all workers, sampled every 0.1 s).
+
+Usage::
+
+    python benchmarks/changedet_speed.py [--sizes 5000 10000 20000] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from detection import rasterio_io, windows  # noqa: E402
+from detection.cli_support import run_detect  # noqa: E402
+from detection.distributed import close_client, get_client  # noqa: E402
+from detection.metrics import cva_baseline  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "out"
+GSD = 0.5
+BLOCK = 1024
+
+
+def _scene_block(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """One block of a synthetic scene: (before, after) uint8 RGB with a few changes."""
+    # ground: smooth mixture of soil and vegetation with texture
+    veg = cv2.resize(rng.uniform(0, 1, (max(2, h // 64), max(2, w // 64))).astype(np.float32), (w, h))
+    soil = np.array([150, 135, 110], np.float32)
+    green = np.array([70, 105, 60], np.float32)
+    img = soil * (1 - veg[..., None]) + green * veg[..., None]
+    img += rng.normal(0, 8, (h, w, 3)).astype(np.float32)
+    # roads
+    for _ in range(2):
+        if rng.random() < 0.5:
+            y = int(rng.integers(0, h))
+            img[max(0, y - 6) : y + 6] = (120, 120, 118)
+        else:
+            x = int(rng.integers(0, w))
+            img[:, max(0, x - 6) : x + 6] = (120, 120, 118)
+    before = img.copy()
+    after = img.copy()
+
+    def building(dst: np.ndarray, y: int, x: int, bh: int, bw: int) -> None:
+        tone = rng.uniform(150, 230)
+        roof = np.array([tone, tone * rng.uniform(0.95, 1.02), tone * rng.uniform(0.95, 1.1)], np.float32)
+        dst[y : y + bh, x : x + bw] = roof + rng.normal(0, 5, (min(bh, h - y), min(bw, w - x), 3))
+        dst[min(h - 1, y + bh) : min(h, y + bh + 4), x : x + bw] *= 0.45  # shadow
+
+    # existing buildings (in both), some demolished in after
+    for _ in range(int(h * w / 40_000)):
+        y, x = int(rng.integers(0, h - 40)), int(rng.integers(0, w - 40))
+        bh, bw = int(rng.integers(12, 36)), int(rng.integers(12, 36))
+        building(before, y, x, bh, bw)
+        if rng.random() < 0.06:
+            after[y : y + bh + 4, x : x + bw] = soil + rng.normal(0, 8, (min(bh + 4, h - y), min(bw, w - x), 3))
+        else:
+            after[y : y + bh + 4, x : x + bw] = before[y : y + bh + 4, x : x + bw]
+    # new buildings in after
+    for _ in range(int(h * w / 300_000) + 1):
+        y, x = int(rng.integers(0, h - 40)), int(rng.integers(0, w - 40))
+        building(after, y, x, int(rng.integers(12, 36)), int(rng.integers(12, 36)))
+    # illumination change and sensor noise
+    after = after * 0.9 + 12 + rng.normal(0, 3, after.shape).astype(np.float32)
+    return np.clip(before, 0, 255).astype(np.uint8), np.clip(after, 0, 255).astype(np.uint8)
+
+
+def generate_pair(size: int, folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write a ``size`` x ``size`` before/after GeoTIFF pair block by block (memory flat)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = (folder / f"before_{size}.tif", folder / f"after_{size}.tif")
+    if all(p.exists() for p in paths):
+        return paths
+    x0, y0 = 350_000.0, 3_460_000.0
+    t_before = Affine(GSD, 0, x0, 0, -GSD, y0)
+    t_after = Affine(GSD, 0, x0 + 0.3 * GSD, 0, -GSD, y0 - 0.2 * GSD)  # sub-pixel misregistration
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:32651", "tiled": True, "blockxsize": 512, "blockysize": 512, "interleave": "pixel"}
+    rng = np.random.default_rng(seed)
+    with rasterio.open(paths[0], "w", transform=t_before, **profile) as b, \
+            rasterio.open(paths[1], "w", transform=t_after, **profile) as a:
+        for r in range(0, size, BLOCK):
+            for c in range(0, size, BLOCK):
+                h, w = min(BLOCK, size - r), min(BLOCK, size - c)
+                bb, aa = _scene_block(rng, h, w)
+                win = Window(c, r, w, h)
+                b.write(np.moveaxis(bb, -1, 0), window=win)
+                a.write(np.moveaxis(aa, -1, 0), window=win)
+    return paths
+
+
+class PeakMemory:
+    """Sample the resident memory of this process and all its children."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me, *me.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+            self.peak = max(self.peak, total)
+            time.sleep(0.1)
+
+    def __enter__(self) -> PeakMemory:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def run_ours(before: Path, after: Path, workers: int, folder: Path) -> tuple[float, int, int]:
+    """The detect path on a fresh LocalCluster; returns (seconds, peak bytes, polygons)."""
+    client = get_client(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GiB")
+    try:
+        client.run(lambda: __import__("detection.change").change.load_model())  # warm the model once
+        with PeakMemory() as mem:
+            t0 = time.perf_counter()
+            s = run_detect(before, after, folder / "mask.png", folder / "out.geojson", client=client)
+            secs = time.perf_counter() - t0
+    finally:
+        close_client(client)
+    return secs, mem.peak, s.polygons
+
+
+def run_baseline(before: Path, after: Path, folder: Path) -> tuple[float, int]:
+    """Plain numpy/OpenCV CVA in Lab + Otsu + 5x5 opening, windowed, one core, mask written."""
+    i = rasterio_io.info(after)
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        with rasterio_io.MaskWriter(folder / "base.tif", i.width, i.height, i.transform, i.crs) as w:
+            for t in windows.tiles(i.width, i.height, 2048, 0):
+                a = rasterio_io.read_window(before, t.read)
+                b = rasterio_io.read_window(after, t.read)
+                m = cva_baseline(np.moveaxis(a.array, 0, -1).copy(), np.moveaxis(b.array, 0, -1).copy())
+                w.write(t.core, m)
+        rasterio_io.copy_to_png(folder / "base.tif", folder / "base.png")
+        secs = time.perf_counter() - t0
+    return secs, mem.peak
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate, run and print."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", nargs="*", type=int, default=[5000, 10000, 20000])
+    ap.add_argument("--workers", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--keep", action="store_true", help="keep the generated rasters in benchmarks/out")
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(1)
+    folder = OUT / "speed"
+    print(f"machine: {psutil.cpu_count()} cores, load average {psutil.getloadavg()[0]:.1f} at start")
+    print("size      workers  wall s   Mpx/s/core  peak MB  polygons | baseline 1 core: wall s  Mpx/s  peak MB | ratio")
+    try:
+        for size in args.sizes:
+            t0 = time.perf_counter()
+            before, after = generate_pair(size, folder)
+            gen = time.perf_counter() - t0
+            mpx = size * size / 1e6
+            bsecs, bpeak = run_baseline(before, after, folder)
+            brate = mpx / bsecs
+            for k in args.workers if size == max(args.sizes) else args.workers[:1]:
+                secs, peak, npoly = run_ours(before, after, k, folder)
+                rate = mpx / secs / k
+                print(f"{size:>5}^2   {k:>3}    {secs:7.1f}   {rate:8.1f}   {peak / 2**20:7.0f}  {npoly:8d} | "
+                      f"{bsecs:20.1f}  {brate:5.1f}  {bpeak / 2**20:7.0f} | {rate / brate:5.2f}", flush=True)
+            print(f"          (pair generated in {gen:.0f} s; not timed)")
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

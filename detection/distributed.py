@@ -1,0 +1,72 @@
+"""Fan-out of windows over Dask distributed.
+
+Nothing is read from the environment at import time: callers pass the scheduler address (the
+app reads ``DASK_SCHEDULER_ADDRESS`` from its settings and hands it in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+
+def scheduler_address(environ: Mapping[str, str]) -> str | None:
+    """The ``DASK_SCHEDULER_ADDRESS`` of a given environment mapping (None when unset or empty)."""
+    value = environ.get("DASK_SCHEDULER_ADDRESS", "").strip()
+    return value or None
+
+
+def get_client(
+    address: str | None = None,
+    n_workers: int = 2,
+    threads_per_worker: int = 1,
+    memory_limit: str = "2GiB",
+    processes: bool = True,
+) -> Any:
+    """A Dask client: connected to ``address`` when given, else to a new ``LocalCluster``.
+
+    Args:
+        address: scheduler address of an existing cluster (e.g. ``tcp://10.0.0.5:8786``).
+        n_workers: workers of the local cluster.
+        threads_per_worker: threads per local worker (1: the method is single-threaded numpy/OpenCV).
+        memory_limit: per-worker memory limit of the local cluster.
+        processes: local workers as processes (True) or threads.
+
+    Returns:
+        A ``distributed.Client``; close it (and its cluster) with :func:`close_client`.
+    """
+    from distributed import Client, LocalCluster
+
+    if address:
+        return Client(address)
+    cluster = LocalCluster(
+        n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
+        memory_limit=memory_limit, dashboard_address=None,
+    )
+    return Client(cluster)
+
+
+def close_client(client: Any) -> None:
+    """Close a client and, when it owns one, its local cluster."""
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def map_unordered(client: Any, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
+    """Submit ``fn(*a)`` for each ``a`` and yield results as they finish (not in order).
+
+    Results are released as soon as they are yielded so memory on the client stays flat.
+    """
+    from distributed import as_completed
+
+    futures = [client.submit(fn, *a, pure=False) for a in args]
+    try:
+        for fut in as_completed(futures):
+            res = fut.result()
+            fut.release()
+            yield res
+    finally:
+        for f in futures:
+            f.cancel()

@@ -1,0 +1,302 @@
+"""The detection pipeline: in-memory pairs and windowed raster files (optionally over Dask)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
+
+from detection import align, core, rasterio_io, vectorize, windows
+from detection.errors import GridMismatchError
+from detection.types import ChangePolygon, ChangeResult, DetectParams, ImageData
+
+Progress = Callable[[float], None]
+MaskSink = Callable[[Window, np.ndarray], None]
+
+#: Masks of rasters up to this many pixels are kept in memory by :func:`detect_files`.
+IN_MEMORY_MASK_PX = 64_000_000
+
+
+def working_scale(pixel_size: float | None, params: DetectParams) -> float:
+    """Factor applied before the costly stage: fine imagery is reduced to ``params.work_gsd_m``."""
+    if pixel_size is None or params.work_gsd_m is None or pixel_size <= 0:
+        return 1.0
+    if pixel_size >= 0.75 * params.work_gsd_m:
+        return 1.0
+    return pixel_size / params.work_gsd_m
+
+
+def min_area_px(pixel_size: float | None, params: DetectParams, geographic: bool = False) -> int:
+    """Minimum blob size in native pixels from the m² setting (or the pixel setting)."""
+    if pixel_size is None or geographic:
+        return params.min_area_px
+    return max(1, int(params.min_area_m2 / (pixel_size * pixel_size)))
+
+
+def detect_arrays(
+    before: ImageData, after: ImageData, params: DetectParams | None = None, model: Any = None
+) -> ChangeResult:
+    """Detect changes between two in-memory images.
+
+    ``before`` is resampled onto the grid of ``after`` when both have a CRS; plain images must
+    have the same size.
+
+    Args:
+        before: the earlier image.
+        after: the later image (its grid is the output grid).
+        params: method parameters (defaults when None).
+        model: a pixel classifier overriding the committed one (used by the benchmarks).
+
+    Returns:
+        :class:`ChangeResult` with the labelled mask (0 / 1 appeared / 2 disappeared) and polygons.
+
+    Raises:
+        GridMismatchError: the images cannot be put on one grid.
+    """
+    params = params or DetectParams()
+    t0 = time.perf_counter()
+    b_on = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
+    valid = b_on.valid_mask & after.valid_mask
+    a8 = align.to_rgb8(b_on.array)
+    b8 = align.to_rgb8(after.array)
+    px = after.pixel_size
+    geo = vectorize.is_geographic(after.crs)
+    out = core.detect_window(
+        a8, b8, None if valid.all() else valid, params,
+        scale=1.0 if geo else working_scale(px, params), min_area_px=min_area_px(px, params, geo), model=model,
+    )
+    polys = vectorize.vectorize(
+        out.mask, out.score, after.transform, after.crs,
+        min_area_m2=params.min_area_m2, min_area_px=params.min_area_px, simplify_px=params.simplify_px,
+    )
+    stats = {"seconds": time.perf_counter() - t0, "shift_x": out.shift[0], "shift_y": out.shift[1],
+             "candidate_fraction": out.candidate_fraction}
+    return ChangeResult(out.mask, polys, after.transform, after.crs, None, (after.height, after.width), stats)
+
+
+# ----------------------------------------------------------------------------- files
+@dataclass
+class TileOutput:
+    """What a worker sends back for one tile (small: the core mask and its polygons)."""
+
+    tile: windows.Tile
+    mask: np.ndarray
+    inner: list[ChangePolygon] = field(default_factory=list)
+    edge: list[ChangePolygon] = field(default_factory=list)
+    shift: tuple[float, float] = (0.0, 0.0)
+    candidate_fraction: float = 0.0
+    seconds: float = 0.0
+
+
+def check_pair(before_path: str | os.PathLike[str], after_path: str | os.PathLike[str]) -> tuple[
+    rasterio_io.RasterInfo, rasterio_io.RasterInfo
+]:
+    """Open both rasters' metadata and check they can be compared.
+
+    Raises:
+        TileReadError: a file cannot be read.
+        GridMismatchError: one is georeferenced and the other not, plain images differ in size,
+            or the footprints do not overlap.
+    """
+    bi = rasterio_io.info(before_path)
+    ai = rasterio_io.info(after_path)
+    if (bi.crs is None) != (ai.crs is None):
+        plain = before_path if bi.crs is None else after_path
+        raise GridMismatchError(f"{plain}: 没有坐标参考 / has no CRS while the other image has one")
+    if ai.crs is None:
+        if (bi.width, bi.height) != (ai.width, ai.height):
+            raise GridMismatchError(
+                f"{after_path}: 尺寸不一致 / size {ai.width}x{ai.height} differs from {before_path} "
+                f"({bi.width}x{bi.height}); plain images must have the same size"
+            )
+    else:
+        from rasterio.warp import transform_bounds
+
+        bb = transform_bounds(bi.crs, ai.crs, *bi.bounds) if bi.crs != ai.crs else bi.bounds
+        ab = ai.bounds
+        if bb[0] >= ab[2] or bb[2] <= ab[0] or bb[1] >= ab[3] or bb[3] <= ab[1]:
+            raise GridMismatchError(f"{after_path}: 与 {before_path} 不重叠 / footprints do not overlap")
+    return bi, ai
+
+
+def _read_pair_window(
+    before_path: str, after_path: str, ai: rasterio_io.RasterInfo, bi: rasterio_io.RasterInfo, win: Window
+) -> tuple[ImageData, ImageData]:
+    after = rasterio_io.read_window(after_path, win)
+    if ai.crs is None:
+        before = rasterio_io.read_window(before_path, win)
+        return before, after
+    from rasterio.warp import transform_bounds
+
+    t = window_transform(win, ai.transform)
+    x0, y0 = t * (0, 0)
+    x1, y1 = t * (int(win.width), int(win.height))
+    bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    if bi.crs != ai.crs:
+        bounds = transform_bounds(ai.crs, bi.crs, *bounds)
+    bwin = rasterio_io.window_for_bounds(before_path, bounds, pad=2)
+    before = rasterio_io.read_window(before_path, bwin, boundless=True)
+    before = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
+    return before, after
+
+
+def process_tile(
+    before_path: str, after_path: str, tile: windows.Tile, params: DetectParams, model_path: str | None = None
+) -> TileOutput:
+    """Detect changes in one tile (runs in a worker; reads its own windows).
+
+    Args:
+        before_path: earlier raster.
+        after_path: later raster (its grid is the output grid).
+        tile: the tile to process.
+        params: method parameters.
+        model_path: overrides ``params.model_path``.
+
+    Returns:
+        The tile's core mask and its polygons, split into inner ones and ones touching the core edge.
+    """
+    t0 = time.perf_counter()
+    bi = rasterio_io.info(before_path)
+    ai = rasterio_io.info(after_path)
+    before, after = _read_pair_window(before_path, after_path, ai, bi, tile.read)
+    valid = before.valid_mask & after.valid_mask
+    a8 = align.to_rgb8(before.array)
+    b8 = align.to_rgb8(after.array)
+    px = ai.pixel_size
+    geo = vectorize.is_geographic(ai.crs)
+    from detection import change
+
+    model = change.load_model(model_path or params.model_path)
+    if not valid.any():
+        out_mask = np.zeros((int(tile.core.height), int(tile.core.width)), np.uint8)
+        return TileOutput(tile, out_mask, seconds=time.perf_counter() - t0)
+    res = core.detect_window(
+        a8, b8, None if valid.all() else valid, params,
+        scale=1.0 if geo else working_scale(px, params), min_area_px=min_area_px(px, params, geo), model=model,
+    )
+    rs, cs = tile.inner
+    mask = np.ascontiguousarray(res.mask[rs, cs])
+    score = np.ascontiguousarray(res.score[rs, cs])
+    ctf = window_transform(tile.core, ai.transform)
+    polys = vectorize.vectorize(
+        mask, score, ctf, ai.crs, min_area_m2=0.0, min_area_px=0, simplify_px=0.0,
+    )
+    # pieces touching an internal core edge are merged with their neighbours later
+    h, w = mask.shape
+    inner, edge = [], []
+    touch = np.zeros(4, bool)
+    for p in polys:
+        minx, miny, maxx, maxy = p.geometry.bounds
+        c0, r0 = ~ctf * (minx, maxy)
+        c1, r1 = ~ctf * (maxx, miny)
+        touch[:] = [min(c0, c1) <= 0.5, min(r0, r1) <= 0.5, max(c0, c1) >= w - 0.5, max(r0, r1) >= h - 0.5]
+        internal = [tile.core.col_off > 0, tile.core.row_off > 0,
+                    tile.core.col_off + w < ai.width, tile.core.row_off + h < ai.height]
+        (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(p)
+    return TileOutput(tile, mask, inner, edge, res.shift, res.candidate_fraction, time.perf_counter() - t0)
+
+
+def _finish_polygons(
+    pieces: Iterable[ChangePolygon], crs: str | None, px: float, params: DetectParams
+) -> list[ChangePolygon]:
+    out = []
+    for p in pieces:
+        g = p.geometry
+        if params.simplify_px > 0:
+            g = g.simplify(params.simplify_px * px, preserve_topology=True)
+        if g.is_empty:
+            continue
+        area = vectorize.polygon_area_m2(g, crs)
+        if area is not None and area < params.min_area_m2:
+            continue
+        if area is None and g.area < params.min_area_px:
+            continue
+        out.append(ChangePolygon(g, p.change, area, p.score, crs))
+    out.sort(key=lambda p: (-p.score, p.geometry.bounds))
+    return out
+
+
+def detect_files(
+    before_path: str | os.PathLike[str],
+    after_path: str | os.PathLike[str],
+    params: DetectParams | None = None,
+    progress: Progress | None = None,
+    client: Any = None,
+    mask_sink: MaskSink | None = None,
+    keep_mask: bool | None = None,
+) -> ChangeResult:
+    """Detect changes between two raster files, window by window (memory flat in the raster size).
+
+    Args:
+        before_path: the earlier raster (GeoTIFF, or PNG/JPEG with ``after_path`` also plain).
+        after_path: the later raster; its grid is the output grid.
+        params: method parameters.
+        progress: called with the finished fraction (0..1) after each window.
+        client: a ``dask.distributed.Client``; windows are fanned out to its workers. None runs
+            the windows one after the other in this process.
+        mask_sink: called with ``(window, labelled_core_mask)`` for each window, in completion
+            order (e.g. :class:`detection.rasterio_io.MaskWriter.write`).
+        keep_mask: keep the full mask in memory (default: only for rasters up to 64 Mpx).
+
+    Returns:
+        :class:`ChangeResult` (``mask`` None when not kept).
+
+    Raises:
+        TileReadError: a file cannot be read.
+        GridMismatchError: the files cannot be compared.
+    """
+    params = params or DetectParams()
+    t0 = time.perf_counter()
+    bp, ap = str(before_path), str(after_path)
+    _, ai = check_pair(bp, ap)
+    tl = windows.tiles(ai.width, ai.height, params.window, params.overlap)
+    if keep_mask is None:
+        keep_mask = ai.width * ai.height <= IN_MEMORY_MASK_PX
+    full = np.zeros((ai.height, ai.width), np.uint8) if keep_mask else None
+    inner: list[ChangePolygon] = []
+    edge: list[ChangePolygon] = []
+    shifts = []
+    cand = 0.0
+    if progress:
+        progress(0.0)
+    for done, res in enumerate(_run_tiles(bp, ap, tl, params, client), start=1):
+        win = res.tile.core
+        if full is not None:
+            r0, c0 = int(win.row_off), int(win.col_off)
+            full[r0 : r0 + int(win.height), c0 : c0 + int(win.width)] = res.mask
+        if mask_sink is not None:
+            mask_sink(win, res.mask)
+        inner.extend(res.inner)
+        edge.extend(res.edge)
+        shifts.append(res.shift)
+        cand += res.candidate_fraction * int(win.width) * int(win.height)
+        if progress:
+            progress(done / len(tl))
+    px = ai.pixel_size or 1.0
+    merged = windows.merge_across_seams(edge, tol=0.51 * px) if edge else []
+    polys = _finish_polygons([*inner, *merged], ai.crs, px, params)
+    stats = {
+        "seconds": time.perf_counter() - t0, "windows": float(len(tl)),
+        "candidate_fraction": cand / (ai.width * ai.height),
+        "median_shift_px": float(np.median([np.hypot(*s) for s in shifts])) if shifts else 0.0,
+    }
+    return ChangeResult(full, polys, ai.transform, ai.crs, None, (ai.height, ai.width), stats)
+
+
+def _run_tiles(bp: str, ap: str, tl: list[windows.Tile], params: DetectParams, client: Any) -> Iterable[TileOutput]:
+    if client is None:
+        for t in tl:
+            yield process_tile(bp, ap, t, params)
+        return
+    from detection.distributed import map_unordered
+
+    yield from map_unordered(client, process_tile, [(bp, ap, t, params) for t in tl])
+
+
+__all__ = ["ChangeResult", "DetectParams", "ImageData", "detect_arrays", "detect_files", "process_tile"]

@@ -1,0 +1,218 @@
+"""The one module that opens raster files (GeoTIFF windows; PNG/JPEG through GDAL).
+
+Plain images without georeferencing get ``crs=None`` and the identity transform, so their
+polygons come out in pixel coordinates (x = column, y = row).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window, from_bounds
+from rasterio.windows import transform as window_transform
+
+from detection.errors import TileReadError, TileWriteError
+from detection.types import ImageData
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What a raster file holds, without its pixels."""
+
+    path: str
+    width: int
+    height: int
+    count: int
+    dtype: str
+    transform: Affine
+    crs: str | None
+    nodata: float | None
+
+    @property
+    def pixel_size(self) -> float | None:
+        """Ground size of a pixel (CRS units), None without CRS."""
+        if self.crs is None:
+            return None
+        return float((abs(self.transform.a) * abs(self.transform.e)) ** 0.5)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(left, bottom, right, top)`` in CRS units (pixel units without CRS)."""
+        t = self.transform
+        xs = [t.c, t.c + t.a * self.width]
+        ys = [t.f, t.f + t.e * self.height]
+        return (min(xs), min(ys), max(xs), max(ys))
+
+
+@contextmanager
+def _open(path: str | os.PathLike[str]) -> Iterator[rasterio.io.DatasetReader]:
+    p = Path(path)
+    if not p.exists():
+        raise TileReadError(f"{p}: 文件不存在 / file not found")
+    if p.is_dir():
+        raise TileReadError(f"{p}: 是目录 / is a directory, not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(p) as ds:
+                yield ds
+    except RasterioIOError as exc:
+        raise TileReadError(f"{p}: 无法读取影像 / not a readable image ({exc})") from exc
+
+
+def _crs_of(ds: rasterio.io.DatasetReader) -> str | None:
+    if ds.crs is None:
+        return None
+    epsg = ds.crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else ds.crs.to_wkt()
+
+
+def info(path: str | os.PathLike[str]) -> RasterInfo:
+    """Read the metadata of a raster.
+
+    Raises:
+        TileReadError: missing, unreadable or empty file.
+    """
+    with _open(path) as ds:
+        crs = _crs_of(ds)
+        transform = ds.transform if crs is not None else Affine.identity()
+        if ds.width == 0 or ds.height == 0:
+            raise TileReadError(f"{path}: 影像为空 / image has no pixels")
+        return RasterInfo(str(path), ds.width, ds.height, ds.count, ds.dtypes[0], transform, crs, ds.nodata)
+
+
+def _rgb_bands(count: int) -> list[int]:
+    return [1, 2, 3] if count >= 3 else [1]
+
+
+def read_window(path: str | os.PathLike[str], window: Window | None = None, boundless: bool = False) -> ImageData:
+    """Read a window (default the whole raster): RGB bands (or the single band) and validity.
+
+    Args:
+        path: raster file.
+        window: pixel window; may extend beyond the raster when ``boundless``.
+        boundless: fill outside pixels with 0 and mark them invalid.
+
+    Returns:
+        :class:`ImageData` located at the window.
+
+    Raises:
+        TileReadError: the file cannot be read.
+    """
+    with _open(path) as ds:
+        crs = _crs_of(ds)
+        base = ds.transform if crs is not None else Affine.identity()
+        win = window or Window(0, 0, ds.width, ds.height)
+        bands = _rgb_bands(ds.count)
+        try:
+            arr = ds.read(bands, window=win, boundless=boundless, fill_value=0)
+            if ds.nodata is not None or any(m.name != "all_valid" for m in ds.mask_flag_enums[0]):
+                valid = ds.read_masks(1, window=win, boundless=boundless) > 0
+            elif boundless:
+                valid = _inside(win, ds.width, ds.height)
+            else:
+                valid = None
+        except (RasterioIOError, ValueError) as exc:
+            raise TileReadError(f"{path}: 读取窗口失败 / cannot read window {win} ({exc})") from exc
+        return ImageData(arr, window_transform(win, base), crs, valid)
+
+
+def _inside(win: Window, width: int, height: int) -> np.ndarray:
+    h, w = int(win.height), int(win.width)
+    rows = np.arange(h) + int(win.row_off)
+    cols = np.arange(w) + int(win.col_off)
+    return ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :]
+
+
+def window_for_bounds(path: str | os.PathLike[str], bounds: tuple[float, float, float, float], pad: int = 2) -> Window:
+    """The pixel window of ``path`` covering ``bounds`` (its CRS), padded and rounded outwards."""
+    i = info(path)
+    w = from_bounds(*bounds, transform=i.transform)
+    col0 = int(np.floor(w.col_off)) - pad
+    row0 = int(np.floor(w.row_off)) - pad
+    col1 = int(np.ceil(w.col_off + w.width)) + pad
+    row1 = int(np.ceil(w.row_off + w.height)) + pad
+    return Window(col0, row0, max(1, col1 - col0), max(1, row1 - row0))
+
+
+def write_png(path: str | os.PathLike[str], image: np.ndarray) -> None:
+    """Write a single-band or ``(h, w, 3)`` RGB uint8 PNG atomically (temp name, then rename).
+
+    Raises:
+        TileWriteError: the folder is missing or not writable.
+    """
+    import cv2
+
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.part.png")
+    img = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    try:
+        ok = cv2.imwrite(str(tmp), img)
+        if not ok:
+            raise TileWriteError(f"{p}: 无法写入 / cannot write PNG")
+        os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, TileWriteError):
+            raise
+        raise TileWriteError(f"{p}: 无法写入 / cannot write ({exc.strerror or exc})") from exc
+
+
+class MaskWriter:
+    """Stream a single-band uint8 mask to a tiled GeoTIFF window by window (memory stays flat)."""
+
+    def __init__(self, path: str | os.PathLike[str], width: int, height: int, transform: Affine, crs: str | None):
+        """Create the file.
+
+        Raises:
+            TileWriteError: the file cannot be created.
+        """
+        self.path = Path(path)
+        profile = {
+            "driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": "uint8",
+            "tiled": True, "blockxsize": 512, "blockysize": 512, "compress": "deflate",
+            "transform": transform, "crs": crs, "BIGTIFF": "IF_SAFER",
+        }
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds = rasterio.open(self.path, "w", **profile)
+        except (RasterioIOError, OSError) as exc:
+            raise TileWriteError(f"{self.path}: 无法创建 / cannot create ({exc})") from exc
+
+    def write(self, window: Window, block: np.ndarray) -> None:
+        """Write ``block`` (``(h, w)`` uint8) at ``window``."""
+        self._ds.write(block, 1, window=window)
+
+    def close(self) -> None:
+        """Flush and close."""
+        self._ds.close()
+
+    def __enter__(self) -> MaskWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def copy_to_png(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Convert a single-band GeoTIFF to PNG with GDAL (streams scanlines, memory flat)."""
+    from rasterio.shutil import copy as rio_copy
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            rio_copy(str(src), str(dst), driver="PNG")
+    except (RasterioIOError, OSError) as exc:
+        raise TileWriteError(f"{dst}: 无法写入 PNG / cannot write PNG ({exc})") from exc
+    aux = Path(f"{dst}.aux.xml")
+    aux.unlink(missing_ok=True)

@@ -1,0 +1,185 @@
+"""Train the pixel change model from the open labelled pairs in ``../shared/data/changedet``.
+
+Usage::
+
+    python -m detection.training.train [--out detection/models/change_hgb.joblib]
+
+The model is a scikit-learn ``HistGradientBoostingClassifier`` over the cues of
+:func:`detection.change.pair_features`, trained on a balanced sample of pixels per tile, with
+each pair also presented swapped (after -> before) so demolitions are learned as well as new
+buildings. Every figure reported for it comes from tiles it was not trained on: see
+:func:`training_pairs_excluding` and ``benchmarks/changedet_accuracy.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from detection import change
+from detection.core import prepare_pair
+from detection.types import DetectParams
+
+DATA_ROOT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "changedet"
+SETS = ("levir", "dsifn", "levir_tiles", "egy")
+
+
+@dataclass
+class Pair:
+    """One labelled before/after pair (RGB uint8) and where it came from."""
+
+    set: str
+    name: str
+    a: np.ndarray
+    b: np.ndarray
+    label: np.ndarray
+
+    @property
+    def source(self) -> str:
+        """The original scene this tile was cut from (tiles of one scene share it)."""
+        if self.set in ("levir", "levir_tiles"):
+            parts = self.name.split("_")
+            return "LEVIR:" + "_".join(parts[:2])
+        return f"{self.set}:{self.name}"
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(path)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def load_pairs(root: Path = DATA_ROOT, sets: Iterable[str] = SETS) -> list[Pair]:
+    """Read every labelled pair of the given sets.
+
+    Args:
+        root: the ``changedet`` folder.
+        sets: folder names.
+
+    Returns:
+        The pairs, in set then file-name order.
+    """
+    pairs = []
+    for s in sets:
+        for lab in sorted((root / s / "label").glob("*.png")):
+            a = _read_rgb(root / s / "A" / lab.name)
+            b = _read_rgb(root / s / "B" / lab.name)
+            g = cv2.imread(str(lab), cv2.IMREAD_GRAYSCALE) > 127
+            pairs.append(Pair(s, lab.stem, a, b, g))
+    return pairs
+
+
+def training_pairs_excluding(pairs: Sequence[Pair], held_out_set: str) -> list[Pair]:
+    """Pairs usable to train a model scored on ``held_out_set``.
+
+    Drops the held-out set and every tile cut from a scene that also appears in it (LEVIR crops of
+    ``test_2`` lie inside ``levir_tiles/test_2``).
+    """
+    held_sources = {p.source for p in pairs if p.set == held_out_set}
+    return [p for p in pairs if p.set != held_out_set and p.source not in held_sources]
+
+
+def sample_pixels(
+    pairs: Sequence[Pair], per_class: int = 4000, seed: int = 0, swap: bool = True, params: DetectParams | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A class-balanced pixel sample of features, labels and weights (each set weighs the same).
+
+    Args:
+        pairs: training pairs.
+        per_class: pixels drawn per class per tile (fewer when the tile has fewer).
+        seed: random seed.
+        swap: also add each pair swapped (after as before), teaching demolitions.
+        params: parameters of the normalisation step.
+
+    Returns:
+        ``(X, y, w)``.
+    """
+    params = params or DetectParams()
+    rng = np.random.default_rng(seed)
+    xs, ys, sets = [], [], []
+    for p in pairs:
+        orders = [(p.a, p.b), (p.b, p.a)] if swap else [(p.a, p.b)]
+        for a8, b8 in orders:
+            a8, bm, _ = prepare_pair(a8, b8, None, params)
+            f = change.pair_features(a8.astype(np.float32), bm.astype(np.float32))
+            flat = f.reshape(-1, f.shape[2])
+            g = p.label.ravel()
+            for cls in (True, False):
+                idx = np.flatnonzero(g == cls)
+                if idx.size == 0:
+                    continue
+                take = rng.choice(idx, size=min(per_class, idx.size), replace=False)
+                xs.append(flat[take])
+                ys.append(np.full(take.size, cls, dtype=np.uint8))
+                sets.extend([p.set] * take.size)
+    x = np.concatenate(xs)
+    y = np.concatenate(ys)
+    s = np.array(sets)
+    w = np.ones(len(y), np.float64)
+    for name in np.unique(s):
+        sel = s == name
+        w[sel] = len(y) / (len(np.unique(s)) * sel.sum())
+    return x, y, w
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Fit the gradient-boosted tree model.
+
+    Args:
+        x: features.
+        y: 0/1 labels.
+        w: sample weights.
+        seed: random seed.
+
+    Returns:
+        The fitted ``HistGradientBoostingClassifier``.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(
+        max_iter=120, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=200,
+        l2_regularization=1.0, random_state=seed,
+    )
+    model.fit(x, y, sample_weight=w)
+    return model
+
+
+def train(pairs: Sequence[Pair], seed: int = 0):  # type: ignore[no-untyped-def]
+    """Sample and fit in one call."""
+    x, y, w = sample_pixels(pairs, seed=seed)
+    return fit(x, y, w, seed=seed)
+
+
+def save(model, path: Path, trained_on: Sequence[Pair]) -> None:  # type: ignore[no-untyped-def]
+    """Write the model bundle (model + feature names + provenance) with joblib."""
+    import joblib
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bundle = {
+        "model": model,
+        "features": change.feature_names(),
+        "trained_on": sorted({f"{p.set}/{p.name}" for p in trained_on}),
+    }
+    joblib.dump(bundle, path, compress=3)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry: train on every labelled set and save the production model."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=change.DEFAULT_MODEL)
+    ap.add_argument("--data", type=Path, default=DATA_ROOT)
+    args = ap.parse_args(argv)
+    pairs = load_pairs(args.data)
+    model = train(pairs)
+    save(model, args.out, pairs)
+    print(f"saved {args.out} ({args.out.stat().st_size / 1024:.0f} KB) trained on {len(pairs)} pairs")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The ``python app.py detect`` command and the Dask fan-out, on real pairs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detection.distributed import close_client, get_client, scheduler_address
+from detection.pipeline import detect_files
+from detection.types import DetectParams
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+LEVIR = DATA / "changedet" / "levir"
+PAIR = "test_7_0256_0512"
+NAIP_2009 = DATA / "aerial" / "m_4709963_se_14_1_20090818.tif"
+NAIP_2020 = DATA / "aerial" / "m_4709963_se_14_1_20200831.tif"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "detect", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+
+
+def test_cli_on_a_levir_pair(tmp_path: Path) -> None:
+    mask, gj = tmp_path / "mask.png", tmp_path / "out.geojson"
+    a, b = LEVIR / "A" / f"{PAIR}.png", LEVIR / "B" / f"{PAIR}.png"
+    r = _run(str(a), str(b), "--mask", str(mask), "--geojson", str(gj))
+    assert r.returncode == 0, r.stderr
+    m = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)
+    assert m.shape == (256, 256) and m.dtype == np.uint8
+    assert set(np.unique(m)) <= {0, 255} and (m == 255).any()
+    fc = json.loads(gj.read_text(encoding="utf-8"))
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "out.geojson"]  # no temp left
+
+
+def test_cli_on_geotiffs_writes_polygons_in_their_crs(tmp_path: Path) -> None:
+    mask, gj = tmp_path / "m.png", tmp_path / "p.geojson"
+    r = _run(str(NAIP_2009), str(NAIP_2020), "--mask", str(mask), "--geojson", str(gj))
+    assert r.returncode == 0, r.stderr
+    m = cv2.imread(str(mask), cv2.IMREAD_UNCHANGED)
+    assert m.shape == (723, 934)  # the AFTER grid (2020 is one row shorter)
+    fc = json.loads(gj.read_text(encoding="utf-8"))
+    assert fc["crs"]["properties"]["name"] == "EPSG:26914"
+    for f in fc["features"]:
+        x, y = f["geometry"]["coordinates"][0][0]
+        assert 300_000 < x < 800_000 and 5_000_000 < y < 5_400_000  # UTM metres, not pixels
+
+
+def test_cli_errors_name_the_file_and_write_nothing(tmp_path: Path) -> None:
+    mask = tmp_path / "mask.png"
+    r = _run(str(tmp_path / "nope.png"), str(LEVIR / "B" / f"{PAIR}.png"), "--mask", str(mask))
+    assert r.returncode == 1 and "nope.png" in r.stderr
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    r = _run(str(bad), str(LEVIR / "B" / f"{PAIR}.png"), "--mask", str(mask))
+    assert r.returncode == 1 and "bad.png" in r.stderr
+    r = _run(str(LEVIR / "A" / f"{PAIR}.png"), str(NAIP_2020), "--mask", str(mask))
+    assert r.returncode == 1 and "CRS" in r.stderr
+    a, b = LEVIR / "A" / f"{PAIR}.png", LEVIR / "B" / f"{PAIR}.png"
+    r = _run(str(a), str(b), "--mask", str(tmp_path / "no" / "m.png"))
+    assert r.returncode == 1 and "m.png" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.png"]
+
+
+def test_scheduler_address_is_read_from_the_given_mapping_only() -> None:
+    assert scheduler_address({}) is None
+    assert scheduler_address({"DASK_SCHEDULER_ADDRESS": " tcp://h:8786 "}) == "tcp://h:8786"
+
+
+@pytest.mark.timeout(300)
+def test_detect_files_through_a_two_worker_process_cluster() -> None:
+    params = DetectParams(window=256, overlap=32)
+    local = detect_files(NAIP_2009, NAIP_2020, params)
+    client = get_client(n_workers=2, processes=True)
+    try:
+        assert len(client.scheduler_info()["workers"]) == 2
+        seen: list[float] = []
+        dist = detect_files(NAIP_2009, NAIP_2020, params, progress=seen.append, client=client)
+    finally:
+        close_client(client)
+    assert local.mask is not None and dist.mask is not None
+    assert np.array_equal(local.mask, dist.mask)
+    assert seen[-1] == 1.0
+    assert len(dist.polygons) == len(local.polygons)
+    assert sum(p.geometry.area for p in dist.polygons) == pytest.approx(sum(p.geometry.area for p in local.polygons))

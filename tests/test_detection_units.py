@@ -1,0 +1,149 @@
+"""Pure functions of detection/ on small synthetic arrays."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from affine import Affine
+from shapely.geometry import box
+
+from detection import align, change, vectorize, windows
+from detection.errors import DetectionError, GridMismatchError, TileReadError
+from detection.metrics import Scores, cva_baseline
+from detection.types import APPEARED, DISAPPEARED, ChangePolygon, ImageData
+
+
+def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.uniform(0, 255, (h // 8, w // 8, 3)).astype(np.float32), (w, h))
+    return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_errors_inherit_builtins() -> None:
+    assert issubclass(TileReadError, OSError) and issubclass(TileReadError, DetectionError)
+    assert issubclass(GridMismatchError, ValueError)
+
+
+def test_imagedata_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError):
+        ImageData(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError):
+        ImageData(np.zeros((3, 4, 4), np.uint8), valid=np.ones((3, 3), bool))
+    img = ImageData(np.zeros((3, 4, 5), np.uint8), Affine(0.5, 0, 0, 0, -0.5, 0), "EPSG:32651")
+    assert (img.width, img.height, img.pixel_size) == (5, 4, 0.5)
+
+
+def test_phase_correlation_recovers_subpixel_shift() -> None:
+    ref = _texture(256, 256).astype(np.float32)
+    mov = align.apply_shift(ref, -1.5, 0.75)  # content moved by (+1.5, -0.75)
+    dx, dy, resp = align.estimate_shift(ref.mean(axis=2), mov.mean(axis=2))
+    assert resp > 0.1
+    assert abs(dx - 1.5) < 0.15 and abs(dy + 0.75) < 0.15
+    back = align.apply_shift(mov, dx, dy)
+    inner = (slice(8, -8), slice(8, -8))
+    assert np.abs(back[inner] - ref[inner]).mean() < np.abs(mov[inner] - ref[inner]).mean() / 2
+
+
+def test_histogram_matching_removes_illumination_change() -> None:
+    a = _texture(128, 128)
+    b = np.clip(a.astype(np.float32) * 0.7 + 30, 0, 255).astype(np.uint8)
+    m = align.match_histograms(b, a)
+    assert np.abs(m.astype(int) - a.astype(int)).mean() < 3
+    assert np.abs(b.astype(int) - a.astype(int)).mean() > 10
+
+
+def test_reproject_requires_crs_on_both_sides() -> None:
+    img = ImageData(np.zeros((3, 8, 8), np.uint8), crs=None)
+    with pytest.raises(GridMismatchError):
+        align.reproject_to_grid(img, Affine.identity(), "EPSG:32651", (8, 8))
+
+
+def test_tiles_cover_grid_once() -> None:
+    tl = windows.tiles(1000, 700, 256, 32)
+    cover = np.zeros((700, 1000), np.int32)
+    for t in tl:
+        c = t.core
+        cover[int(c.row_off) : int(c.row_off + c.height), int(c.col_off) : int(c.col_off + c.width)] += 1
+        rs, cs = t.inner
+        assert rs.stop - rs.start == c.height and cs.stop - cs.start == c.width
+    assert (cover == 1).all()
+
+
+def test_seam_pieces_are_merged() -> None:
+    left = ChangePolygon(box(0, 0, 10, 10), "appeared", 100.0, 0.9)
+    right = ChangePolygon(box(10, 0, 14, 10), "appeared", 40.0, 0.5)
+    other = ChangePolygon(box(10, 20, 14, 30), "disappeared", 40.0, 0.7)
+    merged = windows.merge_across_seams([left, right, other], tol=0.5)
+    kinds = sorted(p.change for p in merged)
+    assert kinds == ["appeared", "disappeared"]
+    app = next(p for p in merged if p.change == "appeared")
+    assert app.geometry.area == pytest.approx(140, rel=0.02)
+    assert 0.5 < app.score < 0.9
+
+
+def test_vectorize_areas_kinds_and_min_area() -> None:
+    mask = np.zeros((100, 100), np.uint8)
+    mask[10:30, 10:50] = APPEARED  # 800 px = 200 m² at 0.5 m
+    mask[60:64, 60:64] = DISAPPEARED  # 16 px = 4 m²: below 5 m²
+    mask[70:90, 70:80] = DISAPPEARED  # 200 px = 50 m²
+    score = np.where(mask > 0, 0.8, 0).astype(np.float32)
+    t = Affine(0.5, 0, 350000, 0, -0.5, 3450000)
+    polys = vectorize.vectorize(mask, score, t, "EPSG:32651", min_area_m2=5.0)
+    assert sorted((p.change, round(p.area_m2 or 0)) for p in polys) == [("appeared", 200), ("disappeared", 50)]
+    assert all(p.score == pytest.approx(0.8) for p in polys)
+    minx, _, _, maxy = polys[0].geometry.bounds if polys[0].change == "appeared" else polys[1].geometry.bounds
+    assert (minx, maxy) == (350005.0, 3449995.0)
+    plain = vectorize.vectorize(mask, score, Affine.identity(), None, min_area_px=100)
+    assert len(plain) == 2 and all(p.area_m2 is None for p in plain)
+
+
+def test_candidate_stage_discards_unchanged_pixels() -> None:
+    a = _texture(256, 256)
+    b = a.copy()
+    b[100:140, 100:160] = 200
+    cand = change.candidate_mask(a, b, threshold=10)
+    assert cand.shape == (64, 64)
+    assert cand[30, 32] and not cand[5, 5]
+    assert cand.mean() < 0.3
+
+
+def test_scores_pool_pixels_and_objects() -> None:
+    label = np.zeros((50, 50), np.uint8)
+    label[5:15, 5:15] = 255
+    label[30:40, 30:40] = 255
+    pred = np.zeros_like(label)
+    pred[5:15, 5:12] = 255  # 70 % of the first object
+    pred[45:48, 0:3] = 255  # a false blob
+    s = Scores()
+    s.add(pred, label)
+    assert s.tp == 70 and s.fp == 9 and s.fn == 130
+    assert s.object_recall == 0.5
+    assert s.false_blobs == 1
+    assert s.f1 == pytest.approx(140 / (140 + 9 + 130))
+
+
+def test_baseline_flags_a_strong_change() -> None:
+    a = np.full((64, 64, 3), 90, np.uint8)
+    b = a.copy()
+    b[20:40, 20:40] = (230, 230, 230)
+    m = cva_baseline(a, b)
+    assert m[30, 30] == 255 and m[5, 5] == 0
+
+
+def test_detection_package_imports_no_upper_layers() -> None:
+    root = Path(__file__).resolve().parents[1] / "detection"
+    banned = {"geo", "webmap", "reports", "flask", "sqlalchemy", "geoalchemy2"}
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for n in names:
+                assert n.split(".")[0].lower() not in banned, f"{path.name} imports {n}"
