@@ -34,6 +34,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webmap.review",
     "webmap.dashboard",
     "webmap.api",
+    "webmap.reports_views",
 )
 
 #: Browsers may load scripts, styles, images and data from this app only.
