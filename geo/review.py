@@ -242,3 +242,34 @@ def queue(session: Session, scope: Scope, *, status: str = ReviewStatus.PENDING.
     query = query.order_by(Detection.score.desc(), Detection.id).limit(max(1, min(limit, 1000))).offset(max(0, offset))
     return list(session.scalars(query))
 
+
+
+def assign_item(session: Session, violation_id: int, user: User, *, street_id: int, expected_version: int,
+                ip: str | None = None) -> Violation:
+    """Hand an item to another street team (the office only), with optimistic locking.
+
+    Raises:
+        NotFound: no such item or street.
+        PermissionDenied: only the district office assigns.
+        ConflictError: the item changed since ``expected_version``.
+    """
+    from sqlalchemy import update
+
+    scope = Scope.of(user)
+    require(scope, ASSIGN_ROLES, "assign work to street teams")
+    street = session.get(AdminUnit, street_id)
+    if street is None or street.level != UnitLevel.STREET.value:
+        raise NotFound(f"street {street_id} does not exist")
+    item = get_violation(session, violation_id, scope)
+    before = item.street_id
+    result = session.execute(
+        update(Violation).where(Violation.id == violation_id, Violation.version == expected_version)
+        .values(street_id=street_id, version=expected_version + 1).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(
+            f"violation {violation_id} was changed by someone else (you saw version {expected_version})")
+    audit.record(session, "item_assign", user=user, target=f"violation:{violation_id}", ip=ip,
+                 detail={"from_street": before, "to_street": street_id, "street": street.name})
+    session.flush()
+    session.expire(item)
+    return item

@@ -99,3 +99,23 @@ def test_rejected_upload_leaves_nothing(app, world: World) -> None:  # noqa: F81
     after = sorted((world.data_dir / "evidence").rglob("*")) if (world.data_dir / "evidence").exists() else []
     assert [p for p in after if p.is_file()] == [p for p in before if p.is_file()]
     assert c.get(f"/api/items/{item_id}").json["status"] == "suspected"
+
+
+def test_office_hands_an_item_to_another_street(app, world: World, sessions) -> None:  # noqa: F811
+    office = client(app, world, "office")
+    item_id = world.items["annotation_lifted"]
+    version = office.get(f"/api/items/{item_id}").json["version"]
+    street = client(app, world, "street")
+    r = street.post_json(f"/api/items/{item_id}/assign", {"street_id": world.street_b, "version": version})
+    assert r.status_code == 403
+    r = office.post_json(f"/api/items/{item_id}/assign", {"street_id": world.street_b, "version": version})
+    assert r.status_code == 200 and r.json["item"]["street_id"] == world.street_b
+    assert r.json["item"]["version"] == version + 1
+    stale = office.post_json(f"/api/items/{item_id}/assign", {"street_id": world.street_a, "version": version})
+    assert stale.status_code == 409
+    assert street.get(f"/items/{item_id}").status_code == 404  # now out of street A's scope
+    assert client(app, world, "street_b").get(f"/items/{item_id}").status_code == 200
+    with sessions() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.target == f"violation:{item_id}",
+                                                   AuditEntry.action == "item_assign")).one()
+        assert entry.detail["to_street"] == world.street_b

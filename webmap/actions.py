@@ -78,6 +78,28 @@ def transition(item_id: int, target: str, *, version: Any, reason: str | None, e
     return item, event
 
 
+def assign_item(item_id: int, street_id: int, version: Any) -> Violation:
+    """Hand an item to a street team and commit.
+
+    Raises:
+        ValidationError: no version; ConflictError: stale version; PermissionDenied: not the office.
+    """
+    expected = _version(version)
+    sess = webdb.session()
+    try:
+        try:
+            item = review.assign_item(sess, item_id, webdb.db_user(), street_id=street_id, expected_version=expected,
+                                      ip=webdb.client_ip())
+        except ConflictError as exc:
+            raise ConflictError(_conflict_message(item_id, None, expected)) from exc
+        sess.commit()
+    except BaseException:
+        sess.rollback()
+        raise
+    sess.refresh(item)
+    return item
+
+
 def review_action(detection_id: int, action: str, payload: dict[str, Any]) -> review.ReviewResult:
     """Run one review action (confirm, dismiss, merge, assign) and commit it.
 

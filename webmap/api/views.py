@@ -105,6 +105,18 @@ def item_transition(item_id: int) -> Any:
     return jsonify(item=serialize.violation(item), event=geo_items.event_dict(event)), 201
 
 
+@bp.route("/items/<int:item_id>/assign", methods=["POST"])
+@login_required
+def item_assign(item_id: int) -> Any:
+    """Hand an item to a street team: ``{"street_id", "version"}`` (district office only)."""
+    body = _json_body()
+    street = body.get("street_id")
+    if not isinstance(street, int):
+        raise ValidationError("street_id: expected the id of a street")
+    item = actions.assign_item(item_id, street, body.get("version"))
+    return jsonify(item=serialize.violation(item))
+
+
 @bp.route("/detections")
 @login_required
 def detections() -> Any:

@@ -90,6 +90,9 @@ def detail(item_id: int) -> Any:
     pt = to_shape(item.geom).centroid
     return render_template("items/detail.html", item=item, events=events, complaints=complaints,
                            detections=detections, street=street, allowed=allowed, center=(pt.x, pt.y),
+                           can_assign=scope.can_assign,
+                           streets=sess.execute(select(AdminUnit.id, AdminUnit.name)
+                                                .where(AdminUnit.level == "street").order_by(AdminUnit.code)).all(),
                            tz=ZoneInfo("Asia/Shanghai"))
 
 
@@ -114,6 +117,18 @@ def _status(value: str) -> str:
     from webmap.labels import status_label
 
     return status_label(value)
+
+
+@bp.route("/items/<int:item_id>/assign", methods=["POST"])
+@login_required
+def assign(item_id: int) -> Any:
+    """Hand the item to another street team (district office)."""
+    street = request.form.get("street_id", "")
+    if not street.isdigit():
+        raise ValidationError("street_id: choose a street")
+    actions.assign_item(item_id, int(street), request.form.get("version"))
+    flash(_("已分派"), "success")
+    return redirect(url_for("items.detail", item_id=item_id))
 
 
 @bp.route("/items/<int:item_id>/evidence/<path:rel>")
