@@ -47,6 +47,8 @@ def document(server: str) -> dict[str, Any]:
             "/api/items/{item_id}": {"get": _op("One item with its events and allowed transitions", [_p("item_id")])},
             "/api/items/{item_id}/transitions": {"post": _op("Move an item to another status", [_p("item_id")],
                                                              "TransitionRequest", "201")},
+            "/api/items/{item_id}/assign": {"post": _op("Hand an item to a street team (district office)",
+                                                        [_p("item_id")], "AssignRequest")},
             "/api/detections": {"get": _op("Detections, highest score first",
                                            [_q("status"), _q("klass"), _q("street", "integer"),
                                             _q("min_score", "number"), *paging])},
@@ -74,6 +76,8 @@ def document(server: str) -> dict[str, Any]:
                 "TransitionRequest": {"type": "object", "required": ["target", "version"], "properties": {
                     "target": {"type": "string"}, "version": {"type": "integer"}, "reason": {"type": "string"},
                     "evidence": {"type": "array", "items": {"type": "string"}}, "area_m2": {"type": "number"}}},
+                "AssignRequest": {"type": "object", "required": ["street_id", "version"], "properties": {
+                    "street_id": {"type": "integer"}, "version": {"type": "integer"}}},
                 "ReviewRequest": {"type": "object", "required": ["action"], "properties": {
                     "action": {"type": "string", "enum": ["confirm", "dismiss", "merge", "assign"]},
                     "reason": {"type": "string"}, "violation_id": {"type": "integer"},
