@@ -160,7 +160,9 @@ def load(session: Session, d: District, say: Progress | None = None) -> dict[str
          ewkb(p.geom)) for p in d.permits))
     say("permits")
 
-    copy_rows(session, "annual_targets", ("year", "unit_id", "closure_area_m2", "closure_count"), (
-        (t.year, unit_ids[t.unit_code], t.closure_area_m2, t.closure_count) for t in d.targets))
+    copy_rows(session, "annual_targets",
+              ("year", "unit_id", "closure_area_m2", "closure_count", "permit_area_m2", "permit_count"), (
+        (t.year, unit_ids[t.unit_code], t.closure_area_m2, t.closure_count, t.permit_area_m2, t.permit_count)
+        for t in d.targets))
     say("annual_targets")
     return d.counts()

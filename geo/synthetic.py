@@ -36,6 +36,9 @@ BOUNDS = (121.36, 31.19, 121.44, 31.23)
 DISTRICT_CODE = "310105"
 DISTRICT_TARGET_M2 = 120_000.0
 DISTRICT_TARGET_COUNT = 900
+#: The 补证销项 (legalised) part of the target, as in Changning 2024 (69,500 m² was 189 % of it).
+DISTRICT_PERMIT_TARGET_M2 = 36_772.0
+DISTRICT_PERMIT_TARGET_COUNT = 680
 OFFICE = "长宁区拆违办"
 
 #: (code, name, English name) of the ten streets/towns, laid out west→east, north row then south row.
@@ -223,6 +226,8 @@ class TargetRec:
     unit_code: str
     closure_area_m2: float
     closure_count: int
+    permit_area_m2: float | None = None
+    permit_count: int | None = None
 
 
 @dataclass
@@ -323,8 +328,12 @@ def targets(violations: list[ViolationRec], streets: list[UnitRec], today: date)
         shares = [stock_area[s.code] / total for s in streets]
         areas = _split_exact(DISTRICT_TARGET_M2, shares, 2)
         counts = _split_exact(float(DISTRICT_TARGET_COUNT), shares, 0)
-        out += [TargetRec(year, s.code, a, int(c)) for s, a, c in zip(streets, areas, counts, strict=False)]
-        out.append(TargetRec(year, DISTRICT_CODE, DISTRICT_TARGET_M2, DISTRICT_TARGET_COUNT))
+        permit_areas = _split_exact(DISTRICT_PERMIT_TARGET_M2, shares, 2)
+        permit_counts = _split_exact(float(DISTRICT_PERMIT_TARGET_COUNT), shares, 0)
+        out += [TargetRec(year, s.code, a, int(c), pa, int(pc))
+                for s, a, c, pa, pc in zip(streets, areas, counts, permit_areas, permit_counts, strict=True)]
+        out.append(TargetRec(year, DISTRICT_CODE, DISTRICT_TARGET_M2, DISTRICT_TARGET_COUNT,
+                             DISTRICT_PERMIT_TARGET_M2, DISTRICT_PERMIT_TARGET_COUNT))
     return out
 
 

@@ -71,6 +71,8 @@ def test_targets_sum_to_the_district_target(full: District) -> None:
         assert len(rows) == 10
         assert sum(t.closure_area_m2 for t in rows) == pytest.approx(120_000.0, abs=0.001)
         assert sum(t.closure_count for t in rows) == synthetic.DISTRICT_TARGET_COUNT
+        assert sum(t.permit_area_m2 or 0 for t in rows) == pytest.approx(36_772.0, abs=0.001)
+        assert sum(t.permit_count or 0 for t in rows) == synthetic.DISTRICT_PERMIT_TARGET_COUNT
 
 
 def test_streets_tile_the_district(full: District) -> None:
