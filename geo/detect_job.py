@@ -21,7 +21,6 @@ names derived from the fingerprint, so a rerun overwrites the same files.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -205,19 +204,6 @@ def chip_paths(scene_id: int, before_id: int, fp: str) -> tuple[str, str]:
     return f"{base}_before.png", f"{base}_after.png"
 
 
-def _write_png_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 # ----------------------------------------------------------------------------- the job
 @dataclass(frozen=True)
 class _Found:
@@ -329,14 +315,14 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
 
 def _write_chips(settings: Settings, scene_id: int, before_path: Path, after_path: Path, found: Sequence[_Found],
                  size: int, progress: Callable[..., None]) -> None:
-    from detection.chips import chips_for_polygon
+    from geo.chips import chips_for_polygons, write_atomic
 
-    for k, f in enumerate(found):
-        progress(k, len(found))
+    for i, png_before, png_after in chips_for_polygons(before_path, after_path, [f.image_geom for f in found],
+                                                       size=size, progress=progress):
+        f = found[i]
         rel_b, rel_a = chip_paths(scene_id, f.before_id, f.matched.change.fingerprint)
-        png_before, png_after = chips_for_polygon(before_path, after_path, f.image_geom, size=size)
-        _write_png_atomic(settings.data_dir / rel_b, png_before)
-        _write_png_atomic(settings.data_dir / rel_a, png_after)
+        write_atomic(settings.data_dir / rel_b, png_before)
+        write_atomic(settings.data_dir / rel_a, png_after)
 
 
 def _finish(engine: Engine, job_id: int, found: Sequence[_Found], scene: Scene, settings: Settings,
