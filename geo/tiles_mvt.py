@@ -1,12 +1,12 @@
 """Mapbox vector tiles straight from PostGIS (``ST_AsMVT``).
 
 Layers: ``boundaries`` (streets and communities), ``parcels``, ``violations``,
-``detections`` and ``sorties``. From the layer's detail zoom (:data:`DETAIL_ZOOMS`: 14 for
-items and detections, 15 for parcels, which are only a few pixels wide at 14) a tile holds
-the polygons themselves; below it, parcels, violations and detections come as grid cells
-with counts read from ``map_grid_counts`` (kept current by triggers, migrations 0004 and
-0006), so a tile never touches more than about a thousand cells per status whatever the
-table size.
+``detections`` and ``sorties``. From the layer's detail zoom (:data:`DETAIL_ZOOMS`: 15 for
+parcels and items, which at zoom 14 are 1–5 pixels wide and number thousands per tile in a
+dense city; 14 for detections) a tile holds the polygons themselves; below it, parcels,
+violations and detections come as grid cells with counts read from ``map_grid_counts``
+(kept current by triggers, migrations 0004 and 0006), so a tile never touches more than
+about a thousand cells per status whatever the table size.
 
 The street scope (:mod:`geo.scope`) is applied inside the SQL. Functions take a
 SQLAlchemy connection and return the tile's bytes.
@@ -25,10 +25,10 @@ from geo.errors import NotFound, ValidationError
 from geo.models import Status, ViolationType
 from geo.scope import Scope, street_sql
 
-#: First zoom at which tiles carry the features themselves (items, detections).
-DETAIL_ZOOM = 14
+#: First zoom at which every layer's tiles carry the features themselves.
+DETAIL_ZOOM = 15
 #: The same per aggregated layer.
-DETAIL_ZOOMS = {"violations": 14, "detections": 14, "parcels": 15}
+DETAIL_ZOOMS = {"violations": 15, "detections": 14, "parcels": 15}
 #: Zoom range served.
 MIN_ZOOM, MAX_ZOOM = 0, 22
 #: Cell levels stored in ``map_grid_counts``.

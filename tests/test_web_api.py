@@ -39,7 +39,7 @@ def test_heat_points_count_new_items_of_the_month(app, world: World) -> None:  #
 def test_tile_index(app, world: World) -> None:  # noqa: F811
     info = client(app, world, "viewer").get("/api/tiles").json
     assert set(info["layers"]) == {"boundaries", "parcels", "violations", "detections", "sorties"}
-    assert info["detail_zoom"] == 14
+    assert info["detail_zoom"] == 15 and info["detail_zooms"]["detections"] == 14
 
 
 def test_error_table_maps_domain_errors() -> None:

@@ -164,6 +164,7 @@ def tiles_info() -> Any:
     base = request.host_url.rstrip("/")
     return jsonify(
         format="application/vnd.mapbox-vector-tile", detail_zoom=tiles_mvt.DETAIL_ZOOM,
+        detail_zooms=tiles_mvt.DETAIL_ZOOMS,
         layers={layer: base + f"/tiles/mvt/{layer}/{{z}}/{{x}}/{{y}}.pbf" for layer in tiles_mvt.LAYERS},
         filters=["status", "type", "street", "key", "indb", "month"],
     )

@@ -87,7 +87,7 @@ def map_options(scope: Scope) -> dict[str, Any]:
             "layers_detections": _("待审核疑似变化"), "layers_sorties": _("无人机出动范围"),
             "layers_heat": _("新增违建热力图"), "layers_none": _("无底图"), "layers_latest": _("最新影像"),
             "layers_basemap": _("外部底图"), "legend": _("图例"),
-            "cells": _("网格汇总（缩放级别 < 14）：颜色为最多的状态"),
+            "cells": _("网格汇总（缩放级别 < 15）：颜色为最多的状态"),
             "open_item": _("打开图斑"), "review": _("审核"), "score": _("得分"), "area": _("面积"),
             "no_results": _("没有找到"), "local_crs": _("CGCS2000 3度带 120°E"), "count": _("数量"),
             "swipe_off": _("关闭对比"), "before": _("前期"), "after": _("后期"),
