@@ -100,3 +100,24 @@ def test_failed_job_is_retried_later(qengine: Engine, settings: Settings, tmp_pa
             {"i": res.job_id}).one()
     assert (status, attempts, later) == ("todo", 1, True)
     assert DETECT_TASK == "detect_scene"
+
+
+def test_queue_schema_migrates_down_and_up() -> None:
+    """Revision 0005 installs procrastinate's schema; ``db downgrade base`` removes every trace of it."""
+    from sqlalchemy import text
+
+    from geo.migrate import downgrade, upgrade
+    from geo.testdb import throwaway_database
+
+    count = ("SELECT (SELECT count(*) FROM pg_tables WHERE tablename LIKE 'procrastinate%') + "
+             "(SELECT count(*) FROM pg_proc WHERE proname LIKE 'procrastinate%') + "
+             "(SELECT count(*) FROM pg_type WHERE typname LIKE 'procrastinate%')")
+    with throwaway_database(prefix="wj_queue_mig") as eng:
+        with eng.connect() as conn:
+            assert conn.execute(text(count)).scalar_one() > 20
+        downgrade(eng, "base")
+        with eng.connect() as conn:
+            assert conn.execute(text(count)).scalar_one() == 0
+        upgrade(eng)
+        with eng.connect() as conn:
+            assert conn.execute(text(count)).scalar_one() > 20
