@@ -192,6 +192,23 @@ def candidate_mask(a: np.ndarray, b: np.ndarray, threshold: float, factor: int =
 _MODEL_LOCK = threading.Lock()
 
 
+_LIMITED: list[Any] = []
+
+
+def _one_thread() -> Any:
+    """Keep scikit-learn's OpenMP to one thread: parallelism comes from the windows (Dask workers).
+
+    The limit is set once per process (threadpoolctl's library scan is slow) and kept.
+    """
+    from contextlib import nullcontext
+
+    if not _LIMITED:
+        from threadpoolctl import threadpool_limits
+
+        _LIMITED.append(threadpool_limits(limits=1, user_api="openmp"))
+    return nullcontext()
+
+
 @lru_cache(maxsize=4)
 def load_model(path: str | None = None) -> Any:
     """Load the learned pixel model (cached per path).
@@ -246,7 +263,8 @@ def change_probability(
         if idx.size == 0:
             return prob, direction
         x = flat[idx]
-    p = model.predict_proba(x)[:, 1].astype(np.float32)
+    with _one_thread():
+        p = model.predict_proba(x)[:, 1].astype(np.float32)
     if idx is None:
         prob = p.reshape(h, w)
     else:
@@ -255,10 +273,19 @@ def change_probability(
 
 
 # ----------------------------------------------------------------------------- stage 3
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    out = np.zeros_like(mask)
-    cv2.drawContours(out, contours, -1, 1, thickness=cv2.FILLED)
+def _fill_small_holes(mask: np.ndarray, max_hole: int) -> np.ndarray:
+    """Fill holes (background components not touching the border) smaller than ``max_hole`` px."""
+    inv = (mask == 0).astype(np.uint8)
+    n, lab, st, _ = cv2.connectedComponentsWithStats(inv, connectivity=4)
+    if n <= 1:
+        return mask
+    h, w = mask.shape
+    x, y, bw, bh, area = st[:, 0], st[:, 1], st[:, 2], st[:, 3], st[:, 4]
+    inner = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h) & (area <= max_hole)
+    inner[0] = inner[0] and False
+    fill = inner[lab]
+    out = mask.copy()
+    out[fill] = 1
     return out
 
 
@@ -270,25 +297,32 @@ def decide(
     seed_threshold: float,
     blob_score: float,
     min_area_px: int,
+    grow_steps: int = 4,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Turn a probability map into a labelled change mask.
 
     Args:
         prob: ``(h, w)`` change probability.
         direction: ``(h, w)`` direction evidence (positive = appeared), see :func:`change_probability`.
-        threshold: hysteresis low threshold.
-        seed_threshold: a blob needs a pixel at least this probable.
+        threshold: pixels above it may join a neighbouring seed.
+        seed_threshold: seed pixels are at least this probable.
         blob_score: a blob needs this mean probability.
         min_area_px: smallest blob in pixels.
+        grow_steps: how many 1-px steps a seed may grow into pixels above ``threshold``.
 
     Returns:
         ``(mask, score)``: uint8 mask with 0 / APPEARED / DISAPPEARED and float32 per-pixel blob
         score (mean probability of its blob).
     """
-    low = (prob >= threshold).astype(np.uint8)
-    low = cv2.morphologyEx(low, cv2.MORPH_OPEN, _ELLIPSE[3])
+    # seeds: confidently changed pixels; grown a few pixels into the less certain rim only,
+    # so weak evidence never chains distant seeds into one giant blob
+    seeds = cv2.morphologyEx((prob >= seed_threshold).astype(np.uint8), cv2.MORPH_OPEN, _ELLIPSE[3])
+    rim = (prob >= threshold).astype(np.uint8)
+    low = seeds
+    for _ in range(grow_steps):
+        low = cv2.dilate(low, _ELLIPSE[3]) & rim
     low = cv2.morphologyEx(low, cv2.MORPH_CLOSE, _ELLIPSE[5])
-    low = _fill_holes(low)
+    low = _fill_small_holes(low, max(4 * min_area_px, 64))
     n, lab = cv2.connectedComponents(low, connectivity=8)
     mask = np.zeros(prob.shape, np.uint8)
     score = np.zeros(prob.shape, np.float32)
@@ -297,10 +331,8 @@ def decide(
     flat = lab.ravel()
     cnt = np.bincount(flat, minlength=n).astype(np.float64)
     psum = np.bincount(flat, weights=prob.ravel().astype(np.float64), minlength=n)
-    pmax = np.zeros(n, np.float64)
-    np.maximum.at(pmax, flat, prob.ravel())
     mean = psum / np.maximum(cnt, 1)
-    keep = (cnt >= min_area_px) & (pmax >= seed_threshold) & (mean >= blob_score)
+    keep = (cnt >= min_area_px) & (mean >= blob_score)
     keep[0] = False
     if not keep.any():
         return mask, score

@@ -12,7 +12,7 @@ from detection import align, change
 from detection.types import DetectParams
 
 #: Block size (pixels at working resolution) of the costly stage and its context margin.
-BLOCK = 256
+BLOCK = 128
 PAD = 24
 
 
@@ -132,7 +132,7 @@ def detect_window(
     min_px = params.min_area_px if min_area_px is None else min_area_px
     mask, score = change.decide(
         prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
-        blob_score=params.blob_score, min_area_px=max(1, round(min_px * scale * scale)),
+        blob_score=params.blob_score, min_area_px=max(1, round(min_px * scale * scale)), grow_steps=params.grow_steps,
     )
     if (wh, ww) != (h, w):
         mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)

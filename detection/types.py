@@ -155,9 +155,10 @@ class DetectParams:
         min_area_px: smallest polygon kept, pixels at working resolution (pixel-only images).
         work_gsd_m: imagery finer than this (metres/pixel) is resampled to it for the costly
             stage; None to always work at native resolution.
-        threshold: probability above which a pixel may belong to a change (hysteresis low).
-        seed_threshold: a blob is kept only if it holds a pixel at least this probable.
+        threshold: probability above which a pixel may join a neighbouring seed.
+        seed_threshold: probability of seed pixels.
         blob_score: a blob is kept only if its mean probability reaches this.
+        grow_steps: 1-px steps a seed may grow into pixels above ``threshold``.
         prefilter: cheap first-stage threshold on the normalised colour difference (0..255
             scale); blocks below it everywhere are skipped.
         window: window size in pixels for file processing.
@@ -171,9 +172,10 @@ class DetectParams:
     min_area_m2: float = 5.0
     min_area_px: int = 40
     work_gsd_m: float | None = 0.5
-    threshold: float = 0.5
-    seed_threshold: float = 0.7
-    blob_score: float = 0.55
+    threshold: float = 0.4
+    seed_threshold: float = 0.6
+    blob_score: float = 0.6
+    grow_steps: int = 4
     prefilter: float = 10.0
     window: int = 2048
     overlap: int = 64
