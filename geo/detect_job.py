@@ -20,6 +20,7 @@ names derived from the fingerprint, so a rerun overwrites the same files.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -65,6 +66,8 @@ class JobOptions:
         chips: whether to write before/after chips.
         chip_size: chip side in pixels.
         force: run even when the job is already done.
+        local_cluster: without ``DASK_SCHEDULER_ADDRESS`` and a client, fan a scene of several
+            windows out over a process-wide LocalCluster (False: one window after the other here).
     """
 
     min_share: float = pairing.DEFAULT_MIN_SHARE
@@ -74,6 +77,7 @@ class JobOptions:
     chips: bool = True
     chip_size: int = 256
     force: bool = False
+    local_cluster: bool = True
 
 
 # ----------------------------------------------------------------------------- Dask
@@ -101,22 +105,44 @@ def dask_client(settings: Settings, n_workers: int | None = None, processes: boo
         close_client(client)
 
 
-def shared_client(settings: Settings) -> Any | None:
-    """The process-wide client for jobs: connected to ``DASK_SCHEDULER_ADDRESS``, else None.
+def shared_client(settings: Settings, windows: int = 1, local: bool = True) -> Any | None:
+    """The process-wide Dask client for jobs, created on first use and kept for later jobs.
 
-    Jobs without a configured scheduler run their windows in the worker process itself
-    (a worker started with ``--dask`` passes a LocalCluster client instead).
+    Args:
+        settings: with ``DASK_SCHEDULER_ADDRESS`` set, a client of that cluster.
+        windows: how many windows the scene has; a scene of one window runs in this process
+            (a cluster would only add its start-up time).
+        local: without a configured scheduler, start a LocalCluster (2 worker processes, at
+            most one per CPU) for scenes of several windows; False runs them in this process.
+
+    Returns:
+        A client, or None to run the windows in this process.
     """
-    if not settings.dask_scheduler:
+    key = settings.dask_scheduler or "local"
+    if settings.dask_scheduler is None and (not local or windows <= 1):
         return None
     with _shared_lock:
-        client = _shared.get(settings.dask_scheduler)
+        client = _shared.get(key)
         if client is None or client.status not in ("running", "connecting"):
-            from distributed import Client
+            from detection.distributed import get_client
 
-            client = Client(settings.dask_scheduler, timeout="30s")
-            _shared[settings.dask_scheduler] = client
+            client = get_client(settings.dask_scheduler, n_workers=max(1, min(2, os.cpu_count() or 1)))
+            _shared[key] = client
+            if len(_shared) == 1:
+                atexit.register(close_shared)
         return client
+
+
+def close_shared() -> None:
+    """Close the process-wide clients (and the LocalCluster) made by :func:`shared_client`."""
+    from detection.distributed import close_client
+
+    with _shared_lock:
+        clients = list(_shared.values())
+        _shared.clear()
+    for client in clients:
+        with suppress(Exception):
+            close_client(client)
 
 
 # ----------------------------------------------------------------------------- job state
@@ -231,8 +257,8 @@ def run_scene(engine: Engine, settings: Settings, scene_id: int, progress: Progr
         scene_id: the new scene.
         progress: called as ``progress(fraction, message)``.
         params: :class:`detection.types.DetectParams` (defaults when None).
-        client: a Dask client for the windows; None uses the configured scheduler
-            (``DASK_SCHEDULER_ADDRESS``), or runs in this process when none is configured.
+        client: a Dask client for the windows; None uses :func:`shared_client` (the configured
+            scheduler, else a LocalCluster for scenes of several windows).
         options: pairing, matching and chip options.
 
     Returns:
@@ -274,7 +300,10 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
 
     params = params or DetectParams()
     if client is None:
-        client = shared_client(settings)
+        from detection.windows import tiles
+
+        windows = len(tiles(scene.width, scene.height, params.window, params.overlap))
+        client = shared_client(settings, windows=windows, local=options.local_cluster)
     report(0.01, "配对 / pairing", force=True)
     after_path = _scene_file(settings, scene)
     with session_factory(engine)() as s:
