@@ -3,10 +3,13 @@
 Layers: ``boundaries`` (streets and communities), ``parcels``, ``violations``,
 ``detections`` and ``sorties``. From the layer's detail zoom (:data:`DETAIL_ZOOMS`: 15 for
 parcels and items, which at zoom 14 are 1–5 pixels wide and number thousands per tile in a
-dense city; 14 for detections) a tile holds the polygons themselves; below it, parcels,
-violations and detections come as grid cells with counts read from ``map_grid_counts``
-(kept current by triggers, migrations 0004 and 0006), so a tile never touches more than
-about a thousand cells per status whatever the table size.
+dense city; 14 for detections) a tile holds the polygons themselves. Below it, from zoom
+:data:`ADAPTIVE_MIN_ZOOM`, a tile still gets the polygons when the grid counts say it holds
+at most :data:`MAX_DETAIL_FEATURES` of them (a district's few thousand items stay polygons
+at zoom 13–14; a city's million become cells); otherwise parcels, violations and
+detections come as grid cells with counts read from ``map_grid_counts`` (kept current by
+triggers, migrations 0004 and 0006), so a tile never touches more than about a thousand
+cells per status whatever the table size.
 
 The street scope (:mod:`geo.scope`) is applied inside the SQL. Functions take a
 SQLAlchemy connection and return the tile's bytes.
@@ -29,6 +32,10 @@ from geo.scope import Scope, street_sql
 DETAIL_ZOOM = 15
 #: The same per aggregated layer.
 DETAIL_ZOOMS = {"violations": 15, "detections": 14, "parcels": 15}
+#: From this zoom a sparse tile gets polygons even below the detail zoom.
+ADAPTIVE_MIN_ZOOM = 12
+#: A tile below the detail zoom gets polygons when it holds at most this many features.
+MAX_DETAIL_FEATURES = 1000
 #: Zoom range served.
 MIN_ZOOM, MAX_ZOOM = 0, 22
 #: Cell levels stored in ``map_grid_counts``.
@@ -127,7 +134,7 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, scope: Scope,
         raise NotFound(f"layer '{layer}' does not exist (layers: {', '.join(LAYERS)})")
     check_tile(z, x, y)
     flt = filters or Filters()
-    if layer in AGGREGATED and z < DETAIL_ZOOMS[layer]:
+    if layer in AGGREGATED and z < DETAIL_ZOOMS[layer] and not _sparse(conn, layer, z, x, y, scope, flt):
         sql, params = _grid_sql(layer, z, x, y, scope, flt)
     else:
         sql, params = _DETAIL[layer](z, scope, flt)
@@ -251,6 +258,26 @@ _DETAIL = {
     "detections": _detections,
     "sorties": _sorties,
 }
+
+
+def _sparse(conn: Connection, layer: str, z: int, x: int, y: int, scope: Scope, flt: Filters) -> bool:
+    """Whether the tile holds few enough features (by the grid counts) to draw them as polygons."""
+    if z < ADAPTIVE_MIN_ZOOM:
+        return False
+    level = next(lv for lv in GRID_LEVELS if lv >= z)
+    span = 1 << (level - z)
+    params: dict[str, Any] = {"layer": layer, "lvl": level, "x0": x * span, "x1": (x + 1) * span - 1,
+                              "y0": y * span, "y1": (y + 1) * span - 1}
+    where = ["layer = :layer", "lvl = :lvl", "cx BETWEEN :x0 AND :x1", "cy BETWEEN :y0 AND :y1"]
+    if scope.street_id is not None:
+        where.append("street_id = :scope_street")
+        params["scope_street"] = scope.street_id
+    if flt.street_id is not None:
+        where.append("street_id = :f_street")
+        params["f_street"] = flt.street_id
+    count = conn.execute(text(f"SELECT coalesce(sum(n), 0) FROM map_grid_counts WHERE {' AND '.join(where)}"),
+                         params).scalar()
+    return int(count or 0) <= MAX_DETAIL_FEATURES
 
 
 def grid_level(z: int) -> tuple[int, int, int]:

@@ -61,15 +61,18 @@ def test_detail_tile_carries_the_features_and_filters(session) -> None:
     assert tiles_mvt.tile(conn, "violations", z, x, y, other) == b""
 
 
-def test_parcels_are_cells_at_zoom_14_and_polygons_from_15(session) -> None:
+def test_dense_tiles_become_cells_below_the_detail_zoom_sparse_ones_stay_polygons(session, monkeypatch) -> None:
     from tests.builders import add_parcel
 
-    parcel = add_parcel(session, square(121.80, 31.30))
-    z, x, y = _tile(121.8001, 31.3001, 14)
+    parcels = [add_parcel(session, square(121.80 + k * 0.0003, 31.30)) for k in range(6)]
     conn = session.connection()
-    assert parcel.code.encode() not in tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)
+    z, x, y = _tile(121.8001, 31.3001, 14)
+    assert parcels[0].code.encode() in tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)  # sparse: polygons
+    monkeypatch.setattr(tiles_mvt, "MAX_DETAIL_FEATURES", 5)
+    dense = tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)
+    assert dense and parcels[0].code.encode() not in dense  # dense: cells
     z, x, y = _tile(121.8001, 31.3001, 15)
-    assert parcel.code.encode() in tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)
+    assert parcels[0].code.encode() in tiles_mvt.tile(conn, "parcels", z, x, y, OFFICE)  # detail zoom
 
 
 def test_low_zoom_tiles_are_cells_not_polygons(session) -> None:

@@ -157,7 +157,8 @@ class LiveServer:
         from waitress import wasyncore
 
         self.server.task_dispatcher.shutdown()
-        wasyncore.close_all(self.server._map)
+        # close every socket inside the server's own loop thread, which then ends
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
         self.thread.join(timeout=5)
 
 
