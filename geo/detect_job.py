@@ -299,11 +299,6 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
     from detection.types import DetectParams
 
     params = params or DetectParams()
-    if client is None:
-        from detection.windows import tiles
-
-        windows = len(tiles(scene.width, scene.height, params.window, params.overlap))
-        client = shared_client(settings, windows=windows, local=options.local_cluster)
     report(0.01, "配对 / pairing", force=True)
     after_path = _scene_file(settings, scene)
     with session_factory(engine)() as s:
@@ -314,6 +309,11 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
         report(1.0, "no earlier imagery", force=True)
         return 0
 
+    if client is None:
+        from detection.windows import tiles
+
+        windows = len(tiles(scene.width, scene.height, params.window, params.overlap))
+        client = shared_client(settings, windows=windows, local=options.local_cluster)
     found: list[_Found] = []
     share = 0.75 / len(pairs)
     for k, cand in enumerate(pairs):
