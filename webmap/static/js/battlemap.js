@@ -40,7 +40,7 @@
                 dashArray: street ? null : "4 3", opacity: 0.9};
       },
       parcels: function (p) {
-        if (p.cell) { return {fill: true, fillColor: "#94a3b8", fillOpacity: cellOpacity(p.n) * 0.5, stroke: false}; }
+        if (p.cell) { return {fill: true, fillColor: "#94a3b8", fillOpacity: cellOpacity(p.n) * 0.25, stroke: false}; }
         return {fill: true, fillColor: "#e5e7eb", fillOpacity: 0.15, color: "#94a3b8", weight: 0.6};
       },
       violations: violation,
