@@ -47,7 +47,8 @@ def agreement(engine, scene_id: int, area: str) -> tuple[int, int, int]:  # type
     found = right = 0
     for f in truth:
         g = shape(f["geometry"])
-        hits = [(k, dg.intersection(g).area) for c, k, dg in dets if c == f["properties"]["change"] and dg.intersects(g)]
+        kind = f["properties"]["change"]
+        hits = [(k, dg.intersection(g).area) for c, k, dg in dets if c == kind and dg.intersects(g)]
         if hits and sum(a for _, a in hits) >= 0.3 * g.area:
             found += 1
             right += max(hits, key=lambda h: h[1])[0] == f["properties"]["expected_class"]
