@@ -42,7 +42,8 @@
       tr.dataset.id = r.id;
       tr.className = (i === state.index ? "current " : "") + (r.review_status !== "pending" ? "done" : "");
       tr.innerHTML = "<td>" + r.id + "</td><td>" + WJ.escape(klassNames[r.klass] || r.klass) + "</td><td>" + r.score.toFixed(3) + "</td><td>" +
-        r.area_m2.toFixed(1) + "</td><td>" + WJ.escape(streetNames[r.street_id] || "") + "</td><td class='rs'>" + WJ.escape(r.review_status) + "</td>";
+        r.area_m2.toFixed(1) + "</td><td>" + WJ.escape(streetNames[r.street_id] || "") + "</td><td class='rs' data-status='" + WJ.escape(r.review_status) + "'>" +
+        WJ.escape(t["rs_" + r.review_status] || r.review_status) + "</td>";
       tr.addEventListener("click", function () { select(i); });
       tbody.appendChild(tr);
     });
@@ -57,7 +58,7 @@
     var cur = tbody.children[state.index];
     if (cur) { cur.scrollIntoView({block: "nearest"}); }
     var r = state.rows[state.index];
-    document.getElementById("det-title").innerHTML = "<b>#" + r.id + "</b> " + WJ.escape(klassNames[r.klass] || r.klass) + " · " + WJ.escape(r.change) +
+    document.getElementById("det-title").innerHTML = "<b>#" + r.id + "</b> " + WJ.escape(klassNames[r.klass] || r.klass) + " · " + WJ.escape(t[r.change] || r.change) +
       " · " + r.score.toFixed(3) + " · " + r.area_m2.toFixed(1) + " m² · " + WJ.escape(r.after_captured_at.slice(0, 10)) +
       (r.violation_id ? " · <a href='" + cfg.itemUrl + r.violation_id + "'>" + WJ.escape(t.item) + " " + r.violation_id + "</a>" : "");
     var chips = document.getElementById("chips");
