@@ -11,6 +11,11 @@ set a model is trained here on the OTHER sets (leave-one-set-out), also leaving 
 from a scene of the scored set (LEVIR crops of ``test_2`` lie inside ``levir_tiles/test_2``).
 The committed production model (trained on all sets) is NOT used for these figures.
 
+Caveat, stated plainly: the four global decision numbers in :class:`detection.types.DetectParams`
+(``threshold``, ``seed_threshold``, ``blob_score``, ``grow_steps``) were chosen by looking at the
+leave-one-set-out probability maps of these same four sets (one setting for all sets, no
+per-tile values); that choice is mildly optimistic for imagery from elsewhere.
+
 Usage::
 
     python benchmarks/changedet_accuracy.py [--sets levir dsifn levir_tiles egy]

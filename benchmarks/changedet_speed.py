@@ -100,8 +100,9 @@ def generate_pair(size: int, folder: Path, seed: int = 0) -> tuple[Path, Path]:
     profile = {"driver": "GTiff", "width": size, "height": size, "count": 3, "dtype": "uint8",
                "crs": "EPSG:32651", "tiled": True, "blockxsize": 512, "blockysize": 512, "interleave": "pixel"}
     rng = np.random.default_rng(seed)
-    with rasterio.open(paths[0], "w", transform=t_before, **profile) as b, \
-            rasterio.open(paths[1], "w", transform=t_after, **profile) as a:
+    tmp = [p.with_suffix(".part.tif") for p in paths]
+    with rasterio.open(tmp[0], "w", transform=t_before, **profile) as b, \
+            rasterio.open(tmp[1], "w", transform=t_after, **profile) as a:
         for r in range(0, size, BLOCK):
             for c in range(0, size, BLOCK):
                 h, w = min(BLOCK, size - r), min(BLOCK, size - c)
@@ -109,6 +110,8 @@ def generate_pair(size: int, folder: Path, seed: int = 0) -> tuple[Path, Path]:
                 win = Window(c, r, w, h)
                 b.write(np.moveaxis(bb, -1, 0), window=win)
                 a.write(np.moveaxis(aa, -1, 0), window=win)
+    for t, p in zip(tmp, paths, strict=True):
+        t.replace(p)  # complete files only: an interrupted run never leaves a half pair behind
     return paths
 
 
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="*", type=int, default=[5000, 10000, 20000])
     ap.add_argument("--workers", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--both-at", type=int, default=None,
+                    help="size at which every worker count runs (default: the largest); others run the first")
     ap.add_argument("--keep", action="store_true", help="keep the generated rasters in benchmarks/out")
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
@@ -188,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             mpx = size * size / 1e6
             bsecs, bpeak = run_baseline(before, after, folder)
             brate = mpx / bsecs
-            for k in args.workers if size == max(args.sizes) else args.workers[:1]:
+            both_at = args.both_at or max(args.sizes)
+            for k in args.workers if size == both_at else args.workers[:1]:
                 secs, peak, npoly = run_ours(before, after, k, folder)
                 rate = mpx / secs / k
                 print(f"{size:>5}^2   {k:>3}    {secs:7.1f}   {rate:8.1f}   {peak / 2**20:7.0f}  {npoly:8d} | "

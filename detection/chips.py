@@ -22,7 +22,7 @@ def _outline(rgb: np.ndarray, geom: BaseGeometry, to_px: object, colour: tuple[i
         ext = getattr(poly, "exterior", None)
         if ext is None:
             continue
-        pts = np.array([to_px * xy for xy in ext.coords], np.float32)  # type: ignore[operator]
+        pts = np.array([to_px @ xy for xy in ext.coords], np.float32)  # type: ignore[operator]
         cv2.polylines(img, [np.round(pts).astype(np.int32)], True, colour, 1, cv2.LINE_AA)
     return img
 
@@ -62,8 +62,8 @@ def chips_from_arrays(
     b_on = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
     inv = ~after.transform
     minx, miny, maxx, maxy = geometry.bounds
-    c0, r0 = inv * (minx, maxy)
-    c1, r1 = inv * (maxx, miny)
+    c0, r0 = inv @ (minx, maxy)
+    c1, r1 = inv @ (maxx, miny)
     c0, c1 = sorted((c0, c1))
     r0, r1 = sorted((r0, r1))
     mw, mh = max(8.0, (c1 - c0) * margin), max(8.0, (r1 - r0) * margin)
@@ -71,7 +71,7 @@ def chips_from_arrays(
     x1, y1 = min(after.width, int(np.ceil(c1 + mw))), min(after.height, int(np.ceil(r1 + mh)))
     from affine import Affine
 
-    to_px = Affine.translation(-x0, -y0) * inv
+    to_px = Affine.translation(-x0, -y0) @ inv
     out = []
     for img, colour in ((b_on, (255, 64, 0)), (after, (255, 0, 0))):
         rgb = align.to_rgb8(img.array[:, y0:y1, x0:x1])
@@ -110,8 +110,8 @@ def chips_for_polygon(
     bi, ai = check_pair(before_path, after_path)
     inv = ~ai.transform
     minx, miny, maxx, maxy = geometry.bounds
-    c0, r0 = inv * (minx, maxy)
-    c1, r1 = inv * (maxx, miny)
+    c0, r0 = inv @ (minx, maxy)
+    c1, r1 = inv @ (maxx, miny)
     c0, c1 = sorted((c0, c1))
     r0, r1 = sorted((r0, r1))
     mw, mh = max(8.0, (c1 - c0) * margin), max(8.0, (r1 - r0) * margin)

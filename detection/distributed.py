@@ -41,7 +41,7 @@ def get_client(
         return Client(address)
     cluster = LocalCluster(
         n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
-        memory_limit=memory_limit, dashboard_address=None,
+        memory_limit=memory_limit, dashboard_address=":0",
     )
     return Client(cluster)
 

@@ -135,8 +135,8 @@ def _read_pair_window(
     from rasterio.warp import transform_bounds
 
     t = window_transform(win, ai.transform)
-    x0, y0 = t * (0, 0)
-    x1, y1 = t * (int(win.width), int(win.height))
+    x0, y0 = t @ (0, 0)
+    x1, y1 = t @ (int(win.width), int(win.height))
     bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
     if bi.crs != ai.crs:
         bounds = transform_bounds(ai.crs, bi.crs, *bounds)
@@ -193,8 +193,8 @@ def process_tile(
     touch = np.zeros(4, bool)
     for p in polys:
         minx, miny, maxx, maxy = p.geometry.bounds
-        c0, r0 = ~ctf * (minx, maxy)
-        c1, r1 = ~ctf * (maxx, miny)
+        c0, r0 = ~ctf @ (minx, maxy)
+        c1, r1 = ~ctf @ (maxx, miny)
         touch[:] = [min(c0, c1) <= 0.5, min(r0, r1) <= 0.5, max(c0, c1) >= w - 0.5, max(r0, r1) >= h - 0.5]
         internal = [tile.core.col_off > 0, tile.core.row_off > 0,
                     tile.core.col_off + w < ai.width, tile.core.row_off + h < ai.height]

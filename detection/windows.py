@@ -61,9 +61,9 @@ def seam_lines(width: int, height: int, size: int, transform: object) -> list[Li
     lines = []
     t = transform
     for c in range(size, width, size):
-        lines.append(LineString([t * (c, 0), t * (c, height)]))  # type: ignore[operator]
+        lines.append(LineString([t @ (c, 0), t @ (c, height)]))  # type: ignore[operator]
     for r in range(size, height, size):
-        lines.append(LineString([t * (0, r), t * (width, r)]))  # type: ignore[operator]
+        lines.append(LineString([t @ (0, r), t @ (width, r)]))  # type: ignore[operator]
     return lines
 
 
