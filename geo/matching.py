@@ -7,7 +7,7 @@ Classes, for a change polygon D:
 
 * appeared, and an open recorded violation V (not closed or dismissed) covers D or D covers V,
   or D touches V (within ``near_m``: the structure grew) → ``known_changed``; the area before
-  is V's recorded area, the area after that of D ∪ V;
+  is V's recorded area, the area after that of D ∪ V (stored in ``detections.area_after_m2``);
 * appeared, inside a permit footprint → ``permitted`` (kept, not queued for review);
 * appeared otherwise → ``new_suspect`` (a closed item's spot counts: a rebuild is a new item);
 * disappeared where a recorded violation lies (any status but dismissed: items in
@@ -88,7 +88,12 @@ class Overlap:
 
 @dataclass(frozen=True)
 class Classification:
-    """The outcome of matching one change polygon."""
+    """The outcome of matching one change polygon.
+
+    ``area_before_m2`` / ``area_after_m2``: for ``known_changed`` the item's recorded area and
+    that of item ∪ change; for ``demolition_evidence`` the recorded area and what is left of it;
+    for ``new_suspect`` 0 and the change's area; None for the classes outside the queue.
+    """
 
     klass: str
     review_status: str
@@ -182,7 +187,8 @@ def classify(change: str, area_m2: float, overlaps: Sequence[Overlap], rules: Ru
         if kind is DetectionChange.APPEARED:
             klass, before, after = DetectionClass.KNOWN_CHANGED, violation.recorded_area_m2, violation.union_m2
         else:
-            klass, before, after = DetectionClass.DEMOLITION_EVIDENCE, violation.recorded_area_m2, area_m2
+            klass, before = DetectionClass.DEMOLITION_EVIDENCE, violation.recorded_area_m2
+            after = None if before is None else max(0.0, before - violation.overlap_m2)
         return Classification(klass.value, ReviewStatus.PENDING.value, violation_id=violation.ref_id,
                               permit_id=permit.ref_id if permit else None, parcel_id=parcel_id,
                               street_id=street_id, area_before_m2=before, area_after_m2=after)
@@ -191,14 +197,12 @@ def classify(change: str, area_m2: float, overlaps: Sequence[Overlap], rules: Ru
         parcel_id = parcel_id or permit.parcel_id
     if kind is DetectionChange.APPEARED and permit is not None:
         return Classification(DetectionClass.PERMITTED.value, ReviewStatus.NOT_QUEUED.value,
-                              permit_id=permit.ref_id, parcel_id=parcel_id, street_id=street_id,
-                              area_after_m2=area_m2)
+                              permit_id=permit.ref_id, parcel_id=parcel_id, street_id=street_id)
     if kind is DetectionChange.APPEARED:
         return Classification(DetectionClass.NEW_SUSPECT.value, ReviewStatus.PENDING.value,
                               parcel_id=parcel_id, street_id=street_id, area_before_m2=0.0, area_after_m2=area_m2)
     return Classification(DetectionClass.UNMATCHED.value, ReviewStatus.NOT_QUEUED.value,
-                          permit_id=permit.ref_id if permit else None, parcel_id=parcel_id, street_id=street_id,
-                          area_after_m2=0.0)
+                          permit_id=permit.ref_id if permit else None, parcel_id=parcel_id, street_id=street_id)
 
 
 def fingerprint(change: str, geom_wgs84: BaseGeometry, decimals: int = 6) -> str:

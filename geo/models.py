@@ -363,6 +363,7 @@ class Detection(Base):
     score: Mapped[float] = mapped_column(Float)
     area_m2: Mapped[float] = mapped_column(Float)
     area_before_m2: Mapped[float | None] = mapped_column(Float)
+    area_after_m2: Mapped[float | None] = mapped_column(Float)  # known item grown: item ∪ change (0007)
     before_captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     after_captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     street_id: Mapped[int | None] = mapped_column(ForeignKey("admin_units.id"), index=True)

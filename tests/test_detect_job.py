@@ -158,7 +158,11 @@ def test_detections_carry_dates_places_and_review_state(env: Env) -> None:
         if d.klass == "permitted":
             assert d.permit_id is not None
         if d.klass == "known_changed":
-            assert d.area_before_m2 and d.area_before_m2 > 0
+            assert d.area_before_m2 and d.area_after_m2 and d.area_after_m2 >= 0.99 * d.area_before_m2
+        if d.klass == "demolition_evidence":
+            assert d.area_before_m2 and d.area_after_m2 is not None and d.area_after_m2 < d.area_before_m2
+        if d.klass == "new_suspect":
+            assert d.area_before_m2 == 0 and d.area_after_m2 == pytest.approx(d.area_m2, abs=0.01)
     with session_factory(env.engine)() as s:
         queue = detections_for_review(s, scene_id=scene_id, limit=1000)
         assert queue and all(d.review_status == "pending" for d in queue)

@@ -49,7 +49,8 @@ def test_pure_rules_each_class() -> None:
     assert classify("appeared", 100, [v_open]).klass == K.KNOWN_CHANGED
     c = classify("appeared", 100, [v_open])
     assert (c.area_before_m2, c.area_after_m2, c.violation_id, c.street_id, c.parcel_id) == (100, 140, 1, 7, 8)
-    assert classify("disappeared", 100, [v_open]).klass == K.DEMOLITION_EVIDENCE
+    d = classify("disappeared", 100, [v_open])
+    assert d.klass == K.DEMOLITION_EVIDENCE and (d.area_before_m2, d.area_after_m2) == (100, 20)
     assert classify("appeared", 100, [permit]).klass == K.PERMITTED
     assert classify("appeared", 100, [permit]).review_status == "not_queued"
     assert classify("appeared", 100, []).klass == K.NEW_SUSPECT
