@@ -60,7 +60,8 @@ class JobOptions:
 
     Attributes:
         min_share: smallest share of the new footprint an earlier scene must cover.
-        max_pairs: earlier scenes to compare with at most.
+        max_pairs: earlier scenes to compare with at most (each further one only for the part
+            of the new scene the earlier choices leave uncovered).
         batch_size: polygons per matching query.
         rules: matching thresholds.
         chips: whether to write before/after chips.
@@ -71,7 +72,7 @@ class JobOptions:
     """
 
     min_share: float = pairing.DEFAULT_MIN_SHARE
-    max_pairs: int = 1
+    max_pairs: int = 3
     batch_size: int = 500
     rules: matching.Rules = field(default_factory=matching.Rules)
     chips: bool = True
@@ -328,7 +329,9 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
         changes: list[tuple[matching.Change, Any]] = []
         for poly in result.polygons:
             ch = matching.to_change(poly.change, poly.geometry, poly.score, poly.crs or result.crs)
-            if ch is not None:
+            # a further earlier scene only speaks for the part the ones before it left uncovered
+            if ch is not None and (k == 0 or cand.adds is None
+                                   or cand.adds.contains(ch.geom.representative_point())):
                 changes.append((ch, poly.geometry))
         report(start + 0.87 * share, "与违建库比对 / matching against the violation database")
         with session_factory(engine)() as s:

@@ -2,16 +2,21 @@
 
 A new scene is compared with the newest earlier scene(s) whose footprint covers enough of
 it. Scenes of the same sensor are preferred (a drone tile is best compared with the previous
-drone tile of the spot); another sensor is used only when no same-sensor scene qualifies.
+drone tile of the spot); another sensor is used only where no same-sensor scene qualifies.
+When the newest earlier scene covers only part of the new one (drone tiles of two sorties
+rarely line up), further earlier scenes are taken, newest first, each for the part not covered
+yet, as long as that part is at least ``min_share`` of the new footprint.
 One PostGIS query finds every candidate; the choice among them is a pure function.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -28,6 +33,8 @@ _CANDIDATES_SQL = text(
     )
     SELECT o.id, o.sensor, o.captured_at, o.path,
            (o.sensor = s.sensor) AS same_sensor,
+           ST_AsBinary(ST_Intersection(o.footprint, s.footprint)) AS overlap_wkb,
+           ST_AsBinary(s.footprint) AS new_wkb,
            CASE WHEN s.area > 0
                 THEN ST_Area(ST_Intersection(o.footprint, s.footprint)::geography) / s.area
                 ELSE 0 END AS share
@@ -49,6 +56,9 @@ class Candidate:
         path: its file, relative to the data folder.
         same_sensor: whether it comes from the new scene's sensor.
         share: share (0..1) of the new scene's footprint it covers.
+        overlap: its footprint ∩ the new one (EPSG:4326), None when unknown.
+        new_footprint: the new scene's footprint (EPSG:4326), None when unknown.
+        adds: the part of ``overlap`` that earlier choices did not cover yet (set by :func:`choose`).
     """
 
     scene_id: int
@@ -57,6 +67,9 @@ class Candidate:
     path: str
     same_sensor: bool
     share: float
+    overlap: BaseGeometry | None = field(default=None, repr=False, compare=False)
+    new_footprint: BaseGeometry | None = field(default=None, repr=False, compare=False)
+    adds: BaseGeometry | None = field(default=None, repr=False, compare=False)
 
 
 def choose(candidates: Sequence[Candidate], min_share: float = DEFAULT_MIN_SHARE,
@@ -64,20 +77,36 @@ def choose(candidates: Sequence[Candidate], min_share: float = DEFAULT_MIN_SHARE
     """Pick the earlier scenes to compare with, best first.
 
     Candidates covering less than ``min_share`` of the new scene are dropped. Same-sensor
-    scenes win when any qualifies; among them the newest wins (ties: larger share).
+    scenes come first when any qualifies, then the others; newest first within each (ties:
+    larger share). The first is always taken; each further one only when the part of the new
+    footprint it covers and no earlier choice does is at least ``min_share`` of it (so at most
+    ``max_pairs`` comparisons, none of them redundant). Each chosen candidate's ``adds`` is that
+    part (EPSG:4326) when the geometries are known.
 
     Args:
         candidates: every earlier overlapping scene.
-        min_share: smallest covered share of the new footprint.
+        min_share: smallest (newly) covered share of the new footprint.
         max_pairs: how many earlier scenes to return at most.
     """
     if max_pairs < 1:
         raise ValueError(f"max_pairs must be at least 1, got {max_pairs}")
     usable = [c for c in candidates if c.share >= min_share]
-    same = [c for c in usable if c.same_sensor]
-    pool = same or usable
-    pool.sort(key=lambda c: (c.captured_at, c.share, c.scene_id), reverse=True)
-    return pool[:max_pairs]
+    usable.sort(key=lambda c: (c.same_sensor, c.captured_at, c.share, c.scene_id), reverse=True)
+    if all(c.overlap is None or c.new_footprint is None for c in usable):
+        # no geometry to reason with: the best one only
+        return [replace(c, adds=c.overlap) for c in usable[:1]]
+    chosen: list[Candidate] = []
+    covered: BaseGeometry | None = None
+    for c in usable:
+        if len(chosen) == max_pairs or c.overlap is None or c.new_footprint is None:
+            continue
+        whole = c.new_footprint.area
+        adds = c.overlap if covered is None else c.overlap.difference(covered)
+        if whole <= 0 or adds.area < min_share * whole:
+            continue
+        chosen.append(replace(c, adds=adds))
+        covered = adds if covered is None else shapely.union(covered, adds)
+    return chosen
 
 
 def candidates(session: Session, scene_id: int) -> list[Candidate]:
@@ -91,7 +120,9 @@ def candidates(session: Session, scene_id: int) -> list[Candidate]:
     rows = session.execute(_CANDIDATES_SQL, {"scene_id": scene_id}).all()
     return [
         Candidate(scene_id=r.id, sensor=r.sensor, captured_at=r.captured_at, path=r.path,
-                  same_sensor=bool(r.same_sensor), share=float(r.share or 0.0))
+                  same_sensor=bool(r.same_sensor), share=float(r.share or 0.0),
+                  overlap=shapely.from_wkb(bytes(r.overlap_wkb)) if r.overlap_wkb is not None else None,
+                  new_footprint=shapely.from_wkb(bytes(r.new_wkb)) if r.new_wkb is not None else None)
         for r in rows
     ]
 

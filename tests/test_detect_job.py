@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,3 +363,50 @@ def test_job_survives_a_killed_worker(tmp_path: Path) -> None:
         assert fps and len(fps) == len(set(fps))
         assert statuses == ["succeeded"]
         assert _job(eng, before_id)["state"] == "done"
+
+
+# ----------------------------------------------------------------------------- several earlier scenes
+def _crop(src: Path, dst: Path, cols: tuple[int, int], captured: str) -> Path:
+    from rasterio.windows import Window
+
+    with rasterio.open(src) as ds:
+        win = Window(cols[0], 0, cols[1] - cols[0], ds.height)
+        profile = {**ds.profile, "width": cols[1] - cols[0], "transform": ds.window_transform(win)}
+        profile.update(tiled=True, blockxsize=256, blockysize=256, compress="deflate", photometric="RGB")
+        with rasterio.open(dst, "w", **profile) as out:
+            out.write(ds.read(window=win))
+            out.update_tags(**{**ds.tags(), "CAPTURED": captured})
+    return dst
+
+
+def test_new_scene_compared_with_two_earlier_tiles(tmp_path: Path) -> None:
+    """The earlier imagery is two half tiles: both are compared, each for its own half, once."""
+    from datetime import datetime
+
+    from geo.imagery.ingest import ingest_file
+
+    west = _crop(SAMPLE_DIR / "area1_2024-09.tif", tmp_path / "west.tif", (0, 800), "2024-09-18T10:30:00+08:00")
+    east = _crop(SAMPLE_DIR / "area1_2024-09.tif", tmp_path / "east.tif", (700, 1500), "2024-08-02T10:30:00+08:00")
+    with throwaway_database(prefix="wj_detpair") as eng:
+        settings = Settings(data_dir=tmp_path / "data")
+        with transaction(session_factory(eng)) as s:
+            load_records(s, SAMPLE_DIR / "records.geojson")
+        ids = {}
+        for path, captured in ((east, "2024-08-02T10:30:00+08:00"), (west, "2024-09-18T10:30:00+08:00"),
+                               (SAMPLE_DIR / "area1_2025-03.tif", "2025-03-14T14:40:00+08:00")):
+            ids[path.name] = ingest_file(eng, settings, path, sensor="drone", captured_at=datetime.fromisoformat(
+                captured), queue=False).scene_id
+        after_id = ids["area1_2025-03.tif"]
+        added = run_scene(eng, settings, after_id)
+        with session_factory(eng)() as s:
+            dets = list(s.scalars(select(Detection).where(Detection.scene_id == after_id)))
+            feet = {i: to_shape(s.get(Scene, i).footprint) for i in ids.values()}  # type: ignore[union-attr]
+        assert added == len(dets) > 0
+        befores = Counter(d.before_scene_id for d in dets)
+        assert set(befores) == {ids["west.tif"], ids["east.tif"]}, befores
+        for d in dets:
+            assert feet[d.before_scene_id].contains(to_shape(d.geom).representative_point())
+        # the east tile speaks only for the part west of it left uncovered (no double detections)
+        west_only = feet[ids["west.tif"]]
+        assert not [d for d in dets if d.before_scene_id == ids["east.tif"]
+                    and west_only.contains(to_shape(d.geom).representative_point())]

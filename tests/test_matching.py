@@ -209,13 +209,44 @@ def test_pairing_newest_earlier_same_sensor(session, at) -> None:
     assert share[newer_drone.id] == pytest.approx(0.8, abs=0.01)
     assert share[newest_sat.id] == pytest.approx(1.0, abs=0.01)
     assert [c.scene_id for c in pairing.earlier_scenes(session, new.id)] == [newer_drone.id]
-    assert [c.scene_id for c in pairing.earlier_scenes(session, new.id, max_pairs=2)] == [newer_drone.id, old_drone.id]
     # a satellite scene is compared with the satellite scene when there is one ...
     sat_new = add_scene(session, at(0, 0, 100, 100), when(12), sensor="satellite")
     assert [c.scene_id for c in pairing.earlier_scenes(session, sat_new.id)] == [newest_sat.id]
     # ... and with the newest drone tile when there is none
     assert pairing.earlier_scenes(session, newest_sat.id)[0].scene_id == newer_drone.id
     assert pairing.earlier_scenes(session, old_drone.id) == []
+
+
+def test_pairing_covers_the_new_scene_with_several_earlier_ones(session, at) -> None:
+    from datetime import UTC, datetime
+
+    from geo import pairing
+    from tests.builders import add_scene
+
+    def new_area(chosen: list[pairing.Candidate]) -> float:
+        assert chosen[0].new_footprint is not None
+        return float(chosen[0].new_footprint.area)
+
+    def when(month: int) -> datetime:
+        return datetime(2023, month, 1, tzinfo=UTC)
+
+    new = add_scene(session, at(0, 0, 100, 100), when(9))
+    west = add_scene(session, at(-40, 0, 100, 100), when(6))  # covers x 0..60
+    east = add_scene(session, at(50, 0, 100, 100), when(5))  # covers x 50..100: adds 40 %
+    inside = add_scene(session, at(5, 5, 50, 50), when(7))  # the newest: 25 %
+    sat = add_scene(session, at(0, 0, 100, 100), when(8), sensor="satellite")  # drone tiles come first
+
+    # the newest drone tile first, then each further one only for what is still uncovered
+    chosen = pairing.earlier_scenes(session, new.id, max_pairs=3)
+    assert [c.scene_id for c in chosen] == [inside.id, west.id, east.id]
+    assert chosen[1].adds is not None and chosen[1].adds.area == pytest.approx(0.35 * new_area(chosen), rel=0.02)
+    assert [c.scene_id for c in pairing.earlier_scenes(session, new.id, max_pairs=2)] == [inside.id, west.id]
+    # with a higher bar the small tile does not qualify, and west then east cover it all
+    chosen = pairing.earlier_scenes(session, new.id, min_share=0.3, max_pairs=3)
+    assert [c.scene_id for c in chosen] == [west.id, east.id]
+    assert chosen[1].adds is not None and chosen[1].adds.area == pytest.approx(0.4 * new_area(chosen), rel=0.02)
+    assert sat.id not in [c.scene_id for c in chosen]
+    assert [c.scene_id for c in pairing.earlier_scenes(session, new.id, min_share=0.3, max_pairs=1)] == [west.id]
 
 
 def test_pairing_unknown_scene(session) -> None:
