@@ -75,8 +75,8 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = 
         r = np.where(valid, r, r[valid].mean() if valid.any() else 0.0).astype(np.float32)
         m = np.where(valid, m, m[valid].mean() if valid.any() else 0.0).astype(np.float32)
     # gradient images are robust to illumination differences between dates
-    r = cv2.Laplacian(cv2.GaussianBlur(r, (3, 3), 0), cv2.CV_32F)
-    m = cv2.Laplacian(cv2.GaussianBlur(m, (3, 3), 0), cv2.CV_32F)
+    r = np.asarray(cv2.Laplacian(cv2.GaussianBlur(r, (3, 3), 0), cv2.CV_32F), np.float32)
+    m = np.asarray(cv2.Laplacian(cv2.GaussianBlur(m, (3, 3), 0), cv2.CV_32F), np.float32)
     win = cv2.createHanningWindow(r.shape[::-1], cv2.CV_32F)
     dx, dy, resp = _phase_peak(r, m, win)
     # one refinement on the resampled residual reduces the interpolation bias further
@@ -118,9 +118,9 @@ def apply_shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
     After this, ``apply_shift(mov, *estimate_shift(ref, mov)[:2])`` lines up with ``ref``.
     """
     h, w = image.shape[:2]
-    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    return cv2.warpAffine(image, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    return np.asarray(cv2.warpAffine(image, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE))
 
 
 def _grey(x: np.ndarray) -> np.ndarray:

@@ -318,10 +318,10 @@ def decide(
     # so weak evidence never chains distant seeds into one giant blob
     seeds = cv2.morphologyEx((prob >= seed_threshold).astype(np.uint8), cv2.MORPH_OPEN, _ELLIPSE[3])
     rim = (prob >= threshold).astype(np.uint8)
-    low = seeds
+    low = np.asarray(seeds, np.uint8)
     for _ in range(grow_steps):
-        low = cv2.dilate(low, _ELLIPSE[3]) & rim
-    low = cv2.morphologyEx(low, cv2.MORPH_CLOSE, _ELLIPSE[5])
+        low = np.asarray(cv2.dilate(low, _ELLIPSE[3]), np.uint8) & rim
+    low = np.asarray(cv2.morphologyEx(low, cv2.MORPH_CLOSE, _ELLIPSE[5]), np.uint8)
     low = _fill_small_holes(low, max(4 * min_area_px, 64))
     n, lab = cv2.connectedComponents(low, connectivity=8)
     mask = np.zeros(prob.shape, np.uint8)

@@ -107,6 +107,7 @@ def cva_baseline(a8: np.ndarray, b8: np.ndarray) -> np.ndarray:
     la = cv2.cvtColor(a8, cv2.COLOR_RGB2Lab).astype(np.float32)
     lb = cv2.cvtColor(b8, cv2.COLOR_RGB2Lab).astype(np.float32)
     mag = np.sqrt(((la - lb) ** 2).sum(axis=2))
-    m8 = cv2.normalize(mag, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    span = float(mag.max() - mag.min()) or 1.0
+    m8 = ((mag - mag.min()) * (255.0 / span)).astype(np.uint8)
     _, th = cv2.threshold(m8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return cv2.morphologyEx(th, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))

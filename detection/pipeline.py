@@ -189,7 +189,8 @@ def process_tile(
     )
     # pieces touching an internal core edge are merged with their neighbours later
     h, w = mask.shape
-    inner, edge = [], []
+    inner: list[ChangePolygon] = []
+    edge: list[ChangePolygon] = []
     touch = np.zeros(4, bool)
     for p in polys:
         minx, miny, maxx, maxy = p.geometry.bounds

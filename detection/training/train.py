@@ -70,8 +70,10 @@ def load_pairs(root: Path = DATA_ROOT, sets: Iterable[str] = SETS) -> list[Pair]
         for lab in sorted((root / s / "label").glob("*.png")):
             a = _read_rgb(root / s / "A" / lab.name)
             b = _read_rgb(root / s / "B" / lab.name)
-            g = cv2.imread(str(lab), cv2.IMREAD_GRAYSCALE) > 127
-            pairs.append(Pair(s, lab.stem, a, b, g))
+            g = cv2.imread(str(lab), cv2.IMREAD_GRAYSCALE)
+            if g is None:
+                raise FileNotFoundError(lab)
+            pairs.append(Pair(s, lab.stem, a, b, np.asarray(g) > 127))
     return pairs
 
 
