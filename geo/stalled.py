@@ -37,6 +37,22 @@ async def retry_stalled_jobs(app: Any, stalled_after_s: float = STALLED_AFTER_S,
     return retried
 
 
+async def forget_finished_runs(app: Any) -> None:
+    """Delete the finished rows of the recovery task itself (one every few seconds, forever).
+
+    The row the periodic deferrer still points at is kept.
+    """
+    try:
+        await app.connector.execute_query_async(
+            "DELETE FROM procrastinate_jobs j WHERE j.task_name = %(t)s"
+            " AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
+            " AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers p WHERE p.job_id = j.id)",
+            t=TASK_NAME,
+        )
+    except Exception:  # housekeeping must never fail the recovery
+        log.exception("could not delete finished %s jobs", TASK_NAME)
+
+
 def register(app: Any, queue: str, every_s: int = EVERY_S, stalled_after_s: float = STALLED_AFTER_S) -> None:
     """Register the periodic stalled-job recovery on a procrastinate app, in ``queue``.
 
@@ -51,6 +67,7 @@ def register(app: Any, queue: str, every_s: int = EVERY_S, stalled_after_s: floa
 
     async def recover(timestamp: int) -> None:
         await retry_stalled_jobs(app, stalled_after_s=stalled_after_s)
+        await forget_finished_runs(app)
 
     task = app.task(name=TASK_NAME, queue=queue, queueing_lock=TASK_NAME)(recover)
     app.periodic(cron=f"* * * * * */{every_s}", periodic_id=TASK_NAME)(task)
