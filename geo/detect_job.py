@@ -148,20 +148,26 @@ def close_shared() -> None:
 
 # ----------------------------------------------------------------------------- job state
 class _Reporter:
-    """Writes progress to the job row (throttled) and forwards it to the caller."""
+    """Writes progress to the job row and forwards it to the caller, both throttled.
+
+    A report goes through when forced, when the message changes, after ``every_s`` seconds or
+    after 10 % more progress; the others (a chip, a window) are dropped.
+    """
 
     def __init__(self, engine: Engine, job_id: int, progress: ProgressFn | None, every_s: float = 1.0) -> None:
         self.engine, self.job_id, self.progress, self.every_s = engine, job_id, progress, every_s
         self._last = 0.0
         self._last_fraction = -1.0
+        self._last_message = ""
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:
         fraction = min(1.0, max(0.0, float(fraction)))
-        if self.progress is not None:
-            self.progress(fraction, message)
         now = time.monotonic()
-        if force or now - self._last >= self.every_s or fraction - self._last_fraction >= 0.1:
-            self._last, self._last_fraction = now, fraction
+        if (force or message != self._last_message or now - self._last >= self.every_s
+                or fraction - self._last_fraction >= 0.1):
+            self._last, self._last_fraction, self._last_message = now, fraction, message
+            if self.progress is not None:
+                self.progress(fraction, message)
             with self.engine.begin() as conn:
                 conn.execute(
                     text("UPDATE detection_jobs SET progress = :p, message = :m, updated_at = now() WHERE id = :i"),
