@@ -138,8 +138,10 @@ class _Source:
     """An open scene and what the fast path needs to read tiles from it (one per thread)."""
 
     def __init__(self, path: str) -> None:
+        import cv2
         from pyproj import Transformer
 
+        cv2.setNumThreads(1)  # request threads already run in parallel; OpenCV's pool would spin
         with rasterio.Env(**TILE_ENV):
             self.ds = rasterio.open(path)
         ds = self.ds
@@ -153,7 +155,21 @@ class _Source:
         self.nodata = ds.nodata
         self.internal_mask = self.alpha is None and all(
             rasterio.enums.MaskFlags.per_dataset in f for f in ds.mask_flag_enums)
+        self.factors = ds.overviews(1) if ds.count else []
+        self._levels: dict[int, Any] = {1: ds}
         self._twin: Any = None
+
+    def level(self, scale: float) -> tuple[int, Any]:
+        """The coarsest overview no coarser than ``scale`` source px per tile px, opened as a dataset.
+
+        Reading an overview's own pixels (no decimation inside GDAL) keeps concurrent
+        requests apart: decimated ``RasterIO`` calls from several threads were seen to stall.
+        """
+        factor = max([f for f in self.factors if f <= scale], default=1)
+        if factor not in self._levels:
+            with rasterio.Env(**TILE_ENV):
+                self._levels[factor] = rasterio.open(self.path, overview_level=self.factors.index(factor))
+        return factor, self._levels[factor]
 
     def twin(self) -> Any:
         """The dataset opened for rio-tiler (CRS swapped for :func:`fast_crs`)."""
@@ -162,7 +178,8 @@ class _Source:
         return self._twin
 
     def close(self) -> None:
-        self.ds.close()
+        for level in self._levels.values():
+            level.close()
         if self._twin is not None:
             self._twin.close()
 
@@ -215,39 +232,40 @@ def _fast_read(src: _Source, tile: TileRequest) -> Pixels | bool | None:
     rows = inv.d * np.asarray(sx) + inv.e * np.asarray(sy) + inv.f
     if not (np.all(np.isfinite(cols)) and np.all(np.isfinite(rows))):
         return False
-    coef, *_ = np.linalg.lstsq(_OUT, np.column_stack([cols, rows]), rcond=None)
-    fit = _OUT @ coef
-    scale = float(np.sqrt(abs(np.linalg.det(coef[:2, :2]))))
-    resid = float(np.max(np.hypot(fit[:, 0] - cols, fit[:, 1] - rows)))
+    # The affine map through three corners (no LAPACK: BLAS thread pools spin when several
+    # request threads call it at once), checked against the whole 5 x 5 grid.
+    i00, i40, i04 = 0, 4, 20  # grid points (0, 0), (256, 0), (0, 256)
+    ax = np.array([(cols[i40] - cols[i00]) / TILE_SIZE, (cols[i04] - cols[i00]) / TILE_SIZE, cols[i00]])
+    ay = np.array([(rows[i40] - rows[i00]) / TILE_SIZE, (rows[i04] - rows[i00]) / TILE_SIZE, rows[i00]])
+    fit_c = _OUT[:, 0] * ax[0] + _OUT[:, 1] * ax[1] + ax[2]
+    fit_r = _OUT[:, 0] * ay[0] + _OUT[:, 1] * ay[1] + ay[2]
+    scale = float(np.sqrt(abs(ax[0] * ay[1] - ax[1] * ay[0])))
+    resid = float(np.max(np.hypot(fit_c - cols, fit_r - rows)))
     if resid > 0.5 * max(scale, 1.0):
         return False
-    c0, c1 = max(float(cols.min()), 0.0), min(float(cols.max()), float(ds.width))
-    r0, r1 = max(float(rows.min()), 0.0), min(float(rows.max()), float(ds.height))
+    _factor, lds = src.level(scale)
+    kx, ky = lds.width / ds.width, lds.height / ds.height  # base pixels → overview pixels
+    c0, c1 = max(float(cols.min()) * kx, 0.0), min(float(cols.max()) * kx, float(lds.width))
+    r0, r1 = max(float(rows.min()) * ky, 0.0), min(float(rows.max()) * ky, float(lds.height))
     if c1 - c0 <= 0 or r1 - r0 <= 0:
         return None
     ic0, ir0 = int(np.floor(c0)), int(np.floor(r0))
     ic1, ir1 = int(np.ceil(c1)), int(np.ceil(r1))
-    w, h = ic1 - ic0, ir1 - ir0
-    f = max(scale, 1.0)
-    ow, oh = max(1, int(np.ceil(w / f))), max(1, int(np.ceil(h / f)))
-    window = Window(ic0, ir0, w, h)
+    window = Window(ic0, ir0, ic1 - ic0, ir1 - ir0)
     indexes = src.colour + ([src.alpha] if src.alpha else [])
-    data = ds.read(indexes=indexes, window=window, out_shape=(len(indexes), oh, ow),
-                   resampling=rasterio.enums.Resampling.nearest)
+    data = lds.read(indexes=indexes, window=window)
     if src.alpha:
         mask = np.where(data[-1] > 0, 255, 0).astype(np.uint8)
         data = data[:-1]
     elif src.internal_mask:
-        mask = ds.read_masks(1, window=window, out_shape=(oh, ow))
+        mask = lds.read_masks(1, window=window)
     elif src.nodata is not None:
         mask = np.where(np.any(data != src.nodata, axis=0), 255, 0).astype(np.uint8)
     else:
-        mask = np.full((oh, ow), 255, np.uint8)
+        mask = np.full(data.shape[1:], 255, np.uint8)
     # output pixel (x, y) centre → buffer pixel centre (OpenCV's convention)
-    kx, ky = ow / w, oh / h
-    a = coef.T  # 2 x 3: [col, row] = a @ [x, y, 1]
-    m = np.array([[a[0, 0] * kx, a[0, 1] * kx, (a[0, 2] - ic0) * kx],
-                  [a[1, 0] * ky, a[1, 1] * ky, (a[1, 2] - ir0) * ky]])
+    m = np.array([[ax[0] * kx, ax[1] * kx, ax[2] * kx - ic0],
+                  [ay[0] * ky, ay[1] * ky, ay[2] * ky - ir0]])
     m[:, 2] += 0.5 * m[:, 0] + 0.5 * m[:, 1] - 0.5
     flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
     img = cv2.warpAffine(np.ascontiguousarray(np.moveaxis(data, 0, -1)), m, (TILE_SIZE, TILE_SIZE), flags=flags,
