@@ -16,7 +16,6 @@ by code) and only does what is missing.
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,24 +60,6 @@ class LoadResult:
 
 
 # ----------------------------------------------------------------------------- records
-def path_to(target: Status, start: Status = Status.CONFIRMED) -> list[Status]:
-    """The shortest workflow path from ``start`` to ``target`` (excluding ``start``)."""
-    if target == start:
-        return []
-    seen = {start}
-    queue: deque[tuple[Status, list[Status]]] = deque([(start, [])])
-    while queue:
-        cur, path = queue.popleft()
-        for nxt in sorted(workflow.TRANSITIONS[cur], key=lambda s: s.value):
-            if nxt in seen:
-                continue
-            if nxt == target:
-                return [*path, nxt]
-            seen.add(nxt)
-            queue.append((nxt, [*path, nxt]))
-    raise ValueError(f"status {target.value} cannot be reached from {start.value}")
-
-
 def _date(value: Any, where: str, field_name: str, path: Path) -> datetime:
     try:
         dt = datetime.fromisoformat(str(value))
@@ -151,7 +132,7 @@ def load_records(session: Session, path: Path) -> tuple[int, int]:
                 street_id=street_id, parcel_id=parcel_id, area=props.get("area_m2"),
                 reason=props.get("note"),
             )
-            for step in path_to(target, start):
+            for step in workflow.status_path(target, start)[1:]:
                 items.transition(session, item.id, workflow.Transition(step, "样例数据 / sample records", "样例记录"),
                                  occurred_at=when)
             added_v += 1

@@ -13,7 +13,6 @@ Putuo 2024 proportions, drone sorties, permits and per-street annual closure tar
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -27,7 +26,6 @@ from shapely.geometry.base import BaseGeometry
 
 from geo import workflow
 from geo.crs import METRIC_EPSG, STORAGE_EPSG
-from geo.errors import InvalidTransition
 from geo.models import DiscoverySource, Status, ViolationKind, ViolationType
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -283,34 +281,6 @@ def generate(seed: int, today: date, size: SeedSize = FULL, records: list[dict[s
     d.permits = _permits(ctx, d.violations, size.permits) + rec_perm
     d.targets = targets(d.violations, streets, today)
     return d
-
-
-def status_path(target: Status | str, start: Status | str | None = None) -> list[Status]:
-    """The shortest chain of statuses from a starting status to ``target``.
-
-    With ``start`` None the chain begins with an initial status (confirmed preferred for
-    statuses it reaches, suspected otherwise).
-
-    Raises:
-        InvalidTransition: ``target`` cannot be reached.
-    """
-    tgt = Status(target)
-    starts = [Status(start)] if start is not None else [Status.CONFIRMED, Status.SUSPECTED]
-    for s in starts:
-        prev: dict[Status, Status | None] = {s: None}
-        queue = deque([s])
-        while queue:
-            cur = queue.popleft()
-            if cur == tgt:
-                path = [cur]
-                while prev[path[-1]] is not None:
-                    path.append(prev[path[-1]])  # type: ignore[arg-type]
-                return path[::-1]
-            for nxt in sorted(workflow.TRANSITIONS[cur], key=lambda x: x.value):
-                if nxt not in prev:
-                    prev[nxt] = cur
-                    queue.append(nxt)
-    raise InvalidTransition(str(start) if start else None, tgt.value, "unreachable")
 
 
 def targets(violations: list[ViolationRec], streets: list[UnitRec], today: date) -> list[TargetRec]:
@@ -922,7 +892,7 @@ def records_to_items(records: list[dict[str, Any]], streets: list[UnitRec], parc
         in_db = bool(props.get("in_database", kind == "stock"))
         target = Status(str(props.get("status") or "confirmed"))
         start = Status.CONFIRMED if in_db else Status.SUSPECTED
-        path = status_path(target, start)
+        path = workflow.status_path(target, start)
         found = _parse_day(props.get("discovered_at")) or (today - timedelta(days=300))
         end = today - timedelta(days=30)
         days = [next_weekday(found)]

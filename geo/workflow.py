@@ -15,6 +15,7 @@ A closed item that is rebuilt (反弹) is a new item on the same parcel; see
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from geo.errors import InvalidTransition, PermissionDenied
@@ -172,6 +173,34 @@ def closure_kind(previous: Status | str) -> str | None:
         S.REGULARISED: "regularised",
         S.ANNOTATION_LIFTED: "after_annotation",
     }.get(Status(previous))
+
+
+def status_path(target: Status | str, start: Status | str | None = None) -> list[Status]:
+    """The shortest chain of statuses from a starting status to ``target``.
+
+    With ``start`` None the chain begins with an initial status (confirmed preferred for
+    statuses it reaches, suspected otherwise).
+
+    Raises:
+        InvalidTransition: ``target`` cannot be reached.
+    """
+    tgt = Status(target)
+    starts = [Status(start)] if start is not None else [Status.CONFIRMED, Status.SUSPECTED]
+    for s in starts:
+        prev: dict[Status, Status | None] = {s: None}
+        queue = deque([s])
+        while queue:
+            cur = queue.popleft()
+            if cur == tgt:
+                path = [cur]
+                while prev[path[-1]] is not None:
+                    path.append(prev[path[-1]])  # type: ignore[arg-type]
+                return path[::-1]
+            for nxt in sorted(TRANSITIONS[cur], key=lambda x: x.value):
+                if nxt not in prev:
+                    prev[nxt] = cur
+                    queue.append(nxt)
+    raise InvalidTransition(str(start) if start else None, tgt.value, "unreachable")
 
 
 def rebuild_initial_status() -> Status:

@@ -8,20 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
+from geo import workflow
 from geo.config import Settings
 from geo.db import session_factory, transaction
-from geo.demo_imagery import SAMPLE_DIR, load, load_records, path_to
+from geo.demo_imagery import SAMPLE_DIR, load, load_records
 from geo.errors import ImportFileError
-from geo.models import Status, Violation
+from geo.models import Violation
 from geo.testdb import throwaway_database
-
-
-def test_path_to_statuses() -> None:
-    assert path_to(Status.CASE_FILED) == [Status.CASE_FILED]
-    assert path_to(Status.CLOSED)[-1] == Status.CLOSED and len(path_to(Status.CLOSED)) == 2
-    assert path_to(Status.ANNOTATION_LIFTED) == [Status.ANNOTATED, Status.ANNOTATION_LIFTED]
-    with pytest.raises(ValueError, match="cannot be reached"):
-        path_to(Status.SUSPECTED)
 
 
 def test_demo_load_runs_the_queued_jobs_and_is_rerunnable(tmp_path: Path) -> None:
@@ -49,7 +42,7 @@ def test_demo_load_runs_the_queued_jobs_and_is_rerunnable(tmp_path: Path) -> Non
         with session_factory(eng)() as s:
             item = s.scalars(select(Violation).where(Violation.code == moved["code"])).one()
             assert item.status == moved["status"] and item.in_database == moved["in_database"]
-            assert [e.to_status for e in item.events] == ["confirmed", *path_to(Status(moved["status"]))]
+            assert [e.to_status for e in item.events] == workflow.status_path(moved["status"], "confirmed")
 
         again = load(eng, settings, say=said.append, folder=folder)
         assert (again.violations_added, again.permits_added) == (0, 0)

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from geo import synthetic, workflow
 from geo.errors import ConflictError
 from geo.seed import DOMAIN_TABLES, seed_demo
-from geo.synthetic import FULL, TZ, District, generate, status_path
+from geo.synthetic import FULL, TZ, District, generate
 from geo.testdb import throwaway_database
 
 TODAY = date(2026, 11, 22)
@@ -111,12 +111,6 @@ def test_same_seed_same_district_other_seed_other_district() -> None:
     c = generate(6, TODAY, SMALL)
     assert a == b
     assert a.violations != c.violations
-
-
-def test_status_path() -> None:
-    assert status_path("closed") == ["confirmed", "demolished", "closed"]
-    assert status_path("dismissed") == ["suspected", "dismissed"]
-    assert status_path("annotation_lifted") == ["confirmed", "annotated", "annotation_lifted"]
 
 
 def _table_digest(eng: Engine) -> dict[str, str]:

@@ -87,3 +87,12 @@ def test_closure_kind() -> None:
 
 def test_labels_cover_every_status() -> None:
     assert set(workflow.LABELS_ZH) == set(Status) == set(workflow.LABELS_EN) == set(workflow.COLOURS)
+
+
+def test_status_path_is_the_shortest_chain() -> None:
+    assert workflow.status_path("closed") == ["confirmed", "demolished", "closed"]
+    assert workflow.status_path("dismissed") == ["suspected", "dismissed"]
+    assert workflow.status_path("annotation_lifted") == ["confirmed", "annotated", "annotation_lifted"]
+    assert workflow.status_path("case_filed", "confirmed") == ["confirmed", "case_filed"]
+    with pytest.raises(InvalidTransition, match="unreachable"):
+        workflow.status_path("suspected", "confirmed")

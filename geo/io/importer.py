@@ -33,7 +33,6 @@ from geo.io.bulk import copy_rows, ewkb
 from geo.io.reader import FeatureTable, read_features
 from geo.io.schema import KINDS, CellError, column_map
 from geo.models import AdminUnit, Complaint, Parcel, Permit, Status, UnitLevel, Violation
-from geo.synthetic import status_path
 
 #: Called with (rows just written, rows in the file).
 Progress = Callable[[int, int], None]
@@ -321,7 +320,7 @@ def _write_violations(session: Session, path: str, recs: list[Record], tick: Cal
         target = Status(v["status"] or (Status.CONFIRMED if in_db else Status.SUSPECTED).value)
         start = Status.SUSPECTED if target in (Status.SUSPECTED, Status.DISMISSED) else Status.CONFIRMED
         try:
-            chain = status_path(target, start)
+            chain = workflow.status_path(target, start)
         except GeoError as exc:
             raise ImportFileError(path, str(exc), row=rec.row, field="status") from exc
         first: datetime = v["discovered_at"]
