@@ -9,7 +9,7 @@ from PIL import Image
 from geo.models import Status
 from geo.workflow import COLOURS
 from tests.browser import browser, foreign_requests, login, new_page, shot  # noqa: F401
-from tests.webapp import ITEM_SIZE, ITEMS_ORIGIN, STREET_B, Web, web, world  # noqa: F401
+from tests.webapp import ITEM_SIZE, Web, web, world  # noqa: F401
 
 BACKGROUND = (221, 221, 221)  # Leaflet's map background
 FILL_OPACITY = 0.55
@@ -41,8 +41,8 @@ def test_each_role_sees_the_items_drawn_by_status(browser, web: Web, role: str) 
     page, rec = new_page(browser, web.url)
     login(page, web.world.users[role])
     assert web.world.users[role] in page.inner_text("#who")
-    lat = ITEMS_ORIGIN[1] + 0.0015
-    lon = ITEMS_ORIGIN[0] + 0.0035
+    lon, lat = web.world.items_origin
+    lat, lon = lat + 0.0015, lon + 0.0035
     page.goto(f"/?lat={lat}&lon={lon}&z=16")
     wait_for_tiles(page, "violations", "parcels", "boundaries")
     path = shot(page, f"map_{role}")
@@ -57,7 +57,8 @@ def test_each_role_sees_the_items_drawn_by_status(browser, web: Web, role: str) 
 
 
 def test_street_user_does_not_see_other_streets_on_the_map(browser, web: Web) -> None:  # noqa: F811
-    lat, lon = STREET_B[1] + 0.015 + ITEM_SIZE / 2, STREET_B[0] + 0.01 + ITEM_SIZE / 2
+    b_lon, b_lat = web.world.street_b_origin
+    lat, lon = b_lat + 0.015 + ITEM_SIZE / 2, b_lon + 0.01 + ITEM_SIZE / 2
     counts = {}
     for role in ("office", "street"):
         page, rec = new_page(browser, web.url)
@@ -73,12 +74,13 @@ def test_street_user_does_not_see_other_streets_on_the_map(browser, web: Web) ->
 def test_low_zoom_shows_grid_cells_and_filters_redraw(browser, web: Web) -> None:  # noqa: F811
     page, rec = new_page(browser, web.url)
     login(page, web.world.users["office"])
-    page.goto(f"/?lat={ITEMS_ORIGIN[1]}&lon={ITEMS_ORIGIN[0]}&z=12")
+    lon0, lat0 = web.world.items_origin
+    page.goto(f"/?lat={lat0}&lon={lon0}&z=12")
     wait_for_tiles(page, "violations")
     tiles = [u for u in rec.urls if "/tiles/mvt/violations/12/" in u]
     assert tiles, "low zoom tiles requested"
     # filter by status: only 'closed' remains at detail zoom
-    page.goto(f"/?lat={ITEMS_ORIGIN[1] + 0.0015}&lon={ITEMS_ORIGIN[0] + 0.0035}&z=16")
+    page.goto(f"/?lat={lat0 + 0.0015}&lon={lon0 + 0.0035}&z=16")
     wait_for_tiles(page, "violations")
     for box in page.locator("#f-status input").all():
         if box.get_attribute("value") != "closed":
@@ -110,7 +112,8 @@ def test_search_coordinates_and_heat_map(browser, web: Web) -> None:  # noqa: F8
     page.wait_for_selector(".leaflet-popup-content")
     assert code in page.inner_text(".leaflet-popup-content")
     centre = page.evaluate("() => WJ_MAP.map.getCenter()")
-    assert abs(centre["lat"] - ITEMS_ORIGIN[1]) < 0.01 and abs(centre["lng"] - ITEMS_ORIGIN[0]) < 0.01
+    lon0, lat0 = web.world.items_origin
+    assert abs(centre["lat"] - lat0) < 0.01 and abs(centre["lng"] - lon0) < 0.01
     page.evaluate("() => { const s = document.getElementById('heat-month'); const o = document.createElement('option');"
                   " o.value = '2025-03'; o.text = '2025-03'; s.add(o); s.value = '2025-03'; }")
     page.check("#heat-on")
@@ -123,7 +126,8 @@ def test_search_coordinates_and_heat_map(browser, web: Web) -> None:  # noqa: F8
 def test_swipe_divider_clips_two_imagery_layers_and_follows_the_keyboard(browser, web: Web) -> None:  # noqa: F811
     page, rec = new_page(browser, web.url)
     login(page, web.world.users["office"])
-    page.goto(f"/?lat={ITEMS_ORIGIN[1]}&lon={ITEMS_ORIGIN[0]}&z=16")
+    lon0, lat0 = web.world.items_origin
+    page.goto(f"/?lat={lat0}&lon={lon0}&z=16")
     page.wait_for_function("() => window.WJ_MAP")
     # two raster layers from our own static folder stand in for two imagery dates
     page.evaluate("""() => {

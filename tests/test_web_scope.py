@@ -49,9 +49,8 @@ def test_lists_exports_and_search_are_scoped(app, world: World) -> None:  # noqa
 
 
 def test_vector_tiles_are_scoped(app, world: World) -> None:  # noqa: F811
-    from tests.webapp import STREET_B
-
-    lon, lat = STREET_B[0] + 0.01, STREET_B[1] + 0.015
+    b_lon, b_lat = world.street_b_origin
+    lon, lat = b_lon + 0.01, b_lat + 0.015
     z, x, y = _tile(lon, lat, 16)
     office = client(app, world, "office").get(f"/tiles/mvt/violations/{z}/{x}/{y}.pbf")
     assert office.status_code == 200 and world.item_b_code.encode() in office.data

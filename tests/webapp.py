@@ -5,6 +5,7 @@ Import the fixtures into a test module with ``from tests.webapp import web, worl
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -22,7 +23,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.builders import add_detection, add_parcel, add_scene, add_street, add_user, add_violation, square, unique
 
 PASSWORD = "password-123"
-#: Street A (west), street B (east) and the queue street Q (further east), 0.04° squares.
+_worlds = itertools.count()
+#: Street A (west), street B (east) and the queue street Q (further east), 0.04° squares, for the
+#: first world; each further world (one per test module) lies 0.1° further north, so that the
+#: worlds of different modules never overlap on the map.
 STREET_A = (121.36, 31.19)
 STREET_B = (121.40, 31.19)
 STREET_Q = (121.44, 31.19)
@@ -59,6 +63,19 @@ class World:
     detections_b: list[int] = field(default_factory=list)
     detections_q: list[int] = field(default_factory=list)
     data_dir: Path = Path()
+    shift: float = 0.0  # degrees north of the base layout
+
+    def at(self, point: tuple[float, float]) -> tuple[float, float]:
+        """A point of the base layout (lon, lat) moved to this world."""
+        return point[0], point[1] + self.shift
+
+    @property
+    def items_origin(self) -> tuple[float, float]:
+        return self.at(ITEMS_ORIGIN)
+
+    @property
+    def street_b_origin(self) -> tuple[float, float]:
+        return self.at(STREET_B)
 
 
 def _chip(path: Path, built: bool) -> None:
@@ -74,11 +91,12 @@ def build_world(sessions: sessionmaker[Session], data_dir: Path, queue_size: int
     from geo import items, workflow
     from geo.models import Status
 
-    w = World(data_dir=data_dir)
+    w = World(data_dir=data_dir, shift=next(_worlds) * 0.1)
+    street_a, street_b, street_q, origin = w.at(STREET_A), w.at(STREET_B), w.at(STREET_Q), w.items_origin
     with sessions.begin() as s:
-        a = add_street(s, unique("甲街道"), *STREET_A)
-        b = add_street(s, unique("乙街道"), *STREET_B)
-        q = add_street(s, unique("队列街道"), *STREET_Q)
+        a = add_street(s, unique("甲街道"), *street_a)
+        b = add_street(s, unique("乙街道"), *street_b)
+        q = add_street(s, unique("队列街道"), *street_q)
         w.street_a, w.street_b, w.street_q = a.id, b.id, q.id
         w.street_a_name, w.street_b_name = a.name, b.name
         for role in ("admin", "office", "drone", "viewer"):
@@ -87,18 +105,18 @@ def build_world(sessions: sessionmaker[Session], data_dir: Path, queue_size: int
         w.users["street_b"] = add_user(s, "street", street=b.name).username
         for i in range(6):
             for j in range(6):
-                lon, lat = ITEMS_ORIGIN[0] - 0.002 + i * 0.0016, ITEMS_ORIGIN[1] - 0.002 + j * 0.0016
+                lon, lat = origin[0] - 0.002 + i * 0.0016, origin[1] - 0.002 + j * 0.0016
                 add_parcel(s, square(lon, lat, 0.0014), street_id=a.id, address=f"甲路{i * 6 + j + 1}号")
         for k, status in enumerate(STATUSES):
-            lon = ITEMS_ORIGIN[0] + (k % 5) * 0.0016
-            lat = ITEMS_ORIGIN[1] + (k // 5) * 0.0016
+            lon = origin[0] + (k % 5) * 0.0016
+            lat = origin[1] + (k // 5) * 0.0016
             item = add_violation(s, street_id=a.id, geom=square(lon, lat, ITEM_SIZE), address=f"甲路{100 + k}号",
                                  when=datetime(2025, 3, 1 + k, tzinfo=UTC), is_key=k % 2 == 0)
             for step in PATHS[status]:
                 items.transition(s, item.id, workflow.Transition(Status(step), "测试员", "测试"))
             w.items[status] = item.id
             w.item_codes[status] = item.code
-        other = add_violation(s, street_id=b.id, geom=square(STREET_B[0] + 0.01, STREET_B[1] + 0.015, ITEM_SIZE),
+        other = add_violation(s, street_id=b.id, geom=square(street_b[0] + 0.01, street_b[1] + 0.015, ITEM_SIZE),
                               address="乙路1号")
         items.transition(s, other.id, workflow.Transition(Status.CONFIRMED, "测试员", "测试"))
         w.item_b, w.item_b_code = other.id, other.code
@@ -108,17 +126,17 @@ def build_world(sessions: sessionmaker[Session], data_dir: Path, queue_size: int
             cb, ca = f"chips/a{k}_before.png", f"chips/a{k}_after.png"
             _chip(data_dir / cb, False)
             _chip(data_dir / ca, True)
-            d = add_detection(s, after, before, street_id=a.id, lon=ITEMS_ORIGIN[0] + k * 0.0016,
-                              lat=ITEMS_ORIGIN[1] + 0.0040, size_deg=0.0008, score=0.95 - k * 0.01,
+            d = add_detection(s, after, before, street_id=a.id, lon=origin[0] + k * 0.0016,
+                              lat=origin[1] + 0.0040, size_deg=0.0008, score=0.95 - k * 0.01,
                               chip_before=cb, chip_after=ca)
             w.detections_a.append(d.id)
         for k in range(2):
-            d = add_detection(s, after, before, street_id=b.id, lon=STREET_B[0] + 0.005 + k * 0.002,
-                              lat=STREET_B[1] + 0.02, score=0.8)
+            d = add_detection(s, after, before, street_id=b.id, lon=street_b[0] + 0.005 + k * 0.002,
+                              lat=street_b[1] + 0.02, score=0.8)
             w.detections_b.append(d.id)
         for k in range(queue_size):
-            d = add_detection(s, after, before, street_id=q.id, lon=STREET_Q[0] + 0.001 + (k % 10) * 0.003,
-                              lat=STREET_Q[1] + 0.001 + (k // 10) * 0.003, score=0.99 - k * 0.001)
+            d = add_detection(s, after, before, street_id=q.id, lon=street_q[0] + 0.001 + (k % 10) * 0.003,
+                              lat=street_q[1] + 0.001 + (k // 10) * 0.003, score=0.99 - k * 0.001)
             w.detections_q.append(d.id)
     return w
 

@@ -1,8 +1,8 @@
 """The battle map (挂图作战) built with Folium, with every asset served from our own static folder.
 
-Folium writes the Leaflet map, the scale bar and the fitted bounds; our own
+Folium writes the Leaflet map and the scale bar; our own
 :class:`BattleMapLayers` element adds the vector-tile layers, layer control, legend,
-filters, search, heat map, local-CRS coordinates and the before/after swipe
+filters, search, heat map, local-CRS coordinates, the fitted view and the before/after swipe
 (``static/js/battlemap.js``). Folium's default links to CDNs are replaced by links to
 ``/static``, so the page works on an intranet with no internet.
 """
@@ -58,14 +58,17 @@ def build(*, bounds: tuple[float, float, float, float] | None, static: dict[str,
         options: passed to ``WJ.battleMap`` (tile URLs, colours, labels, ...).
         center: (lat, lon) when there are no bounds.
     """
+    if bounds is not None:
+        west, south, east, north = bounds
+        center = ((south + north) / 2, (west + east) / 2)
+        # Fitted by battlemap.js without animation, unless the page asks for a place (?lat=&lon=&z=):
+        # an animated fit would finish after, and undo, that jump.
+        options = {**options, "bounds": [[south, west], [north, east]]}
     fmap = folium.Map(location=list(center), zoom_start=13, tiles=None, control_scale=True,
                       min_zoom=8, max_zoom=21, prefer_canvas=True)
     # Replace Folium's CDN links (leaflet, jquery, bootstrap, awesome-markers) with our own.
     fmap.default_js = [("leaflet", static["leaflet_js"])]
     fmap.default_css = [("leaflet_css", static["leaflet_css"])]
-    if bounds is not None:
-        west, south, east, north = bounds
-        fmap.fit_bounds([[south, west], [north, east]])
     BattleMapLayers(
         options,
         js=[("vectorgrid", static["vectorgrid_js"]), ("leaflet_heat", static["heat_js"]),

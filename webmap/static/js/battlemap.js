@@ -338,7 +338,9 @@
     wireCompare(state);
     var params = new URLSearchParams(window.location.search);
     if (params.get("lat") && params.get("lon")) {
-      map.setView([+params.get("lat"), +params.get("lon")], +(params.get("z") || 17));
+      map.setView([+params.get("lat"), +params.get("lon")], +(params.get("z") || 17), {animate: false});
+    } else if (opts.bounds) {
+      map.fitBounds(opts.bounds, {animate: false});
     }
     coordinates(map, opts);
     window.WJ_MAP = state;
