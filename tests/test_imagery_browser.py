@@ -59,6 +59,15 @@ def _drop(page: Any, path: Path) -> None:
     }""", [path.name, data])
 
 
+def _wait(page: Any, locator: Any, name: str) -> None:
+    """Wait for ``locator``; on time-out keep a screenshot and the rows' text for the report."""
+    try:
+        locator.wait_for(timeout=240_000)
+    except Exception:
+        shot(page, name)
+        raise AssertionError(f"gave up waiting; rows: {page.locator('#queue').inner_text()}") from None
+
+
 def test_drone_operator_uploads_and_sees_status(browser: Any, live: LiveServer, bworld: World,  # noqa: F811
                                                 bengine: Engine, tmp_path: Path) -> None:
     files = [write_geotiff(tmp_path / f"真如镇_{i}.tif", 512, 512, lon=HOME[0] + i * 0.003, lat=HOME[1], seed=200 + i)
@@ -77,7 +86,7 @@ def test_drone_operator_uploads_and_sees_status(browser: Any, live: LiveServer, 
     for i, f in enumerate(files):
         row = rows.nth(i)
         assert row.locator(".name").inner_text() == f.name
-        row.locator(".state-stored, .job-state").first.wait_for(timeout=120_000)
+        _wait(page, row.locator(".job-state").first, "imagery-upload-stuck")
         assert row.locator("progress").first.get_attribute("value") == "100"
         assert row.locator(".job-state").get_attribute("data-state") == "queued"
     shot(page, "imagery-upload-stored")
@@ -131,7 +140,7 @@ def test_interrupted_upload_resumes(browser: Any, live: LiveServer, bworld: Worl
     page.evaluate("window.WJ_UPLOAD.chunkSize = 128 * 1024")
     _choose(page, path)
     row = page.locator("tr.upload-row").first
-    row.locator(".state-stored, .job-state").first.wait_for(timeout=120_000)
+    _wait(page, row.locator(".job-state").first, "imagery-resume-stuck")
     resumed = int(row.get_attribute("data-resumed-from") or 0)
     assert resumed == 2 * 128 * 1024  # went on after the two chunks that got through
     assert row.locator("progress").first.get_attribute("value") == "100"
