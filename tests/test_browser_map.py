@@ -9,7 +9,17 @@ from PIL import Image
 from geo.models import Status
 from geo.workflow import COLOURS
 from tests.browser import browser, foreign_requests, login, new_page, shot  # noqa: F401
-from tests.webapp import ITEM_SIZE, Web, web, world  # noqa: F401
+from tests.webapp import ITEM_SIZE, Web, web  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def world(engine, tmp_path_factory):
+    """This module's world, 0.5° north of the others so that no other world overlaps it on the map."""
+    from geo.db import session_factory
+    from tests.webapp import build_world
+
+    return build_world(session_factory(engine), tmp_path_factory.mktemp("data"), queue_size=10, shift=0.5)
+
 
 BACKGROUND = (221, 221, 221)  # Leaflet's map background
 FILL_OPACITY = 0.55

@@ -30,9 +30,9 @@ def test_search_finds_items_by_code_and_address(app, world: World) -> None:  # n
 def test_heat_points_count_new_items_of_the_month(app, world: World) -> None:  # noqa: F811
     c = client(app, world, "office")
     march = c.get("/api/heat?month=2025-03").json["points"]
-    assert sum(p[2] for p in march) >= len(world.items)
     lon0, lat0 = world.items_origin
-    assert all(abs(p[0] - lat0) < 0.05 and abs(p[1] - lon0) < 0.05 for p in march)
+    near = [p for p in march if abs(p[0] - lat0) < 0.01 and abs(p[1] - lon0) < 0.01]
+    assert sum(p[2] for p in near) >= len(world.items)  # this world's items, counted where they lie
     assert c.get("/api/heat?month=2019-01").json["points"] == []
     assert c.get("/api/heat?month=March").status_code == 400
 

@@ -73,3 +73,15 @@ def test_pages_forbid_foreign_hosts(app, world: World) -> None:  # noqa: F811
     csp = resp.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "http" not in csp
     assert "cdn" not in resp.text.lower() and "https://" not in resp.text
+
+
+def test_one_address_is_limited_too(engine, world: World) -> None:  # noqa: F811
+    from tests.builders import unique
+    from webmap.factory import create_app
+
+    strict = create_app({"ENGINE": engine, "SECRET_KEY": "test-" + unique("key"), "DATA_DIR": str(world.data_dir),
+                         "LOGIN_MAX_FAILURES_PER_IP": 2, "LOGIN_WINDOW_MINUTES": 1})
+    for _ in range(2):  # two different unknown names fail from this address
+        Client(strict, unique("nobody"), password="whatever-1")
+    r = Client(strict, world.users["street_b"]).login_response  # right password, but the address is blocked
+    assert r.status_code == 429

@@ -5,7 +5,6 @@ Import the fixtures into a test module with ``from tests.webapp import web, worl
 
 from __future__ import annotations
 
-import itertools
 import socket
 import threading
 import time
@@ -23,10 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from tests.builders import add_detection, add_parcel, add_scene, add_street, add_user, add_violation, square, unique
 
 PASSWORD = "password-123"
-_worlds = itertools.count()
-#: Street A (west), street B (east) and the queue street Q (further east), 0.04° squares, for the
-#: first world; each further world (one per test module) lies 0.1° further north, so that the
-#: worlds of different modules never overlap on the map.
+#: Street A (west), street B (east) and the queue street Q (further east), 0.04° squares; a world
+#: built with ``shift`` lies that many degrees further north (the map tests use one, so that no
+#: other module's world overlaps theirs on the map).
 STREET_A = (121.36, 31.19)
 STREET_B = (121.40, 31.19)
 STREET_Q = (121.44, 31.19)
@@ -86,12 +84,13 @@ def _chip(path: Path, built: bool) -> None:
     assert cv2.imwrite(str(path), img)
 
 
-def build_world(sessions: sessionmaker[Session], data_dir: Path, queue_size: int = 100) -> World:
+def build_world(sessions: sessionmaker[Session], data_dir: Path, queue_size: int = 100,
+                shift: float = 0.0) -> World:
     """Create streets, parcels, items in every status, detections with chips, and one login per role."""
     from geo import items, workflow
     from geo.models import Status
 
-    w = World(data_dir=data_dir, shift=next(_worlds) * 0.1)
+    w = World(data_dir=data_dir, shift=shift)
     street_a, street_b, street_q, origin = w.at(STREET_A), w.at(STREET_B), w.at(STREET_Q), w.items_origin
     with sessions.begin() as s:
         a = add_street(s, unique("甲街道"), *street_a)

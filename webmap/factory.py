@@ -84,6 +84,7 @@ def _configure(app: Flask, config: dict[str, Any]) -> None:
         MAX_CONTENT_LENGTH=64 * 1024 * 1024,
         LOGIN_MAX_FAILURES=int(env.get("LOGIN_MAX_FAILURES", "5")),
         LOGIN_WINDOW_MINUTES=int(env.get("LOGIN_WINDOW_MINUTES", "15")),
+        LOGIN_MAX_FAILURES_PER_IP=int(env.get("LOGIN_MAX_FAILURES_PER_IP", "50")),
         BASEMAP_URL=env.get("BASEMAP_URL") or None,
         DB_POOL_SIZE=int(env.get("DB_POOL_SIZE", "4")),
     )

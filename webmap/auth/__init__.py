@@ -41,7 +41,7 @@ def login() -> Any:
     ip = webdb.client_ip()
     sess = webdb.session()
     throttle.check(sess, username, ip, current_app.config["LOGIN_MAX_FAILURES"],
-                   current_app.config["LOGIN_WINDOW_MINUTES"])
+                   current_app.config["LOGIN_WINDOW_MINUTES"], current_app.config["LOGIN_MAX_FAILURES_PER_IP"])
     user = geo_users.authenticate(sess, username, password) if username and password else None
     if user is None:
         audit.record(sess, throttle.FAILED, username=username[:60] or None, ip=ip,

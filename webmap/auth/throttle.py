@@ -14,11 +14,12 @@ FAILED = "login_failed"
 SUCCEEDED = "login"
 
 
-def check(session: Session, username: str, ip: str | None, max_failures: int, window_minutes: int) -> None:
+def check(session: Session, username: str, ip: str | None, max_failures: int, window_minutes: int,
+          max_failures_per_ip: int = 50) -> None:
     """Refuse a login attempt after too many recent failures for the name or the address.
 
-    Failures count within the window and since the name's last successful login; an
-    address may fail four times as often as a single name (an office behind one NAT).
+    Failures of a name count within the window and since its last successful login; an
+    address (an office behind one NAT) may fail ``max_failures_per_ip`` times in the window.
 
     Raises:
         TooManyAttempts: naming how long to wait.
@@ -38,7 +39,7 @@ def check(session: Session, username: str, ip: str | None, max_failures: int, wi
             select(func.count()).select_from(AuditEntry).where(
                 AuditEntry.action == FAILED, AuditEntry.ip == ip, AuditEntry.at > since)
         ) or 0
-    if by_name >= max_failures or by_ip >= 4 * max_failures:
+    if by_name >= max_failures or by_ip >= max_failures_per_ip:
         raise TooManyAttempts(
             f"too many failed logins; try again in {window_minutes} minutes / "
             f"登录失败次数过多，请 {window_minutes} 分钟后再试"
