@@ -116,34 +116,55 @@ def generate_pair(size: int, folder: Path, seed: int = 0) -> tuple[Path, Path]:
 
 
 class PeakMemory:
-    """Sample the resident memory of this process and all its children."""
+    """Sample the resident memory and CPU time of this process and all its children.
+
+    ``cpu_seconds`` (user + system time used while sampling, summed over the processes) gives a
+    rate that a loaded, shared machine does not distort as much as wall time does.
+    """
 
     def __init__(self) -> None:
         self.peak = 0
+        self._cpu0: dict[int, float] = {}
+        self._cpu1: dict[int, float] = {}
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds used by this process and its children since sampling started."""
+        return sum(self._cpu1[p] - self._cpu0.get(p, 0.0) for p in self._cpu1)
+
+    def _sample(self, first: bool) -> None:
         me = psutil.Process()
+        total = 0
+        for p in [me, *me.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+                t = p.cpu_times()
+                used = t.user + t.system
+                if first:
+                    self._cpu0[p.pid] = used
+                self._cpu1[p.pid] = used
+        self.peak = max(self.peak, total)
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            total = 0
-            for p in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_info().rss
-            self.peak = max(self.peak, total)
+            self._sample(False)
             time.sleep(0.1)
 
     def __enter__(self) -> PeakMemory:
+        self._sample(True)
         self._t.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._t.join()
+        self._sample(False)
 
 
-def run_ours(before: Path, after: Path, workers: int, folder: Path) -> tuple[float, int, int]:
-    """The detect path on a fresh LocalCluster; returns (seconds, peak bytes, polygons)."""
+def run_ours(before: Path, after: Path, workers: int, folder: Path) -> tuple[float, int, int, float]:
+    """The detect path on a fresh LocalCluster; returns (seconds, peak bytes, polygons, CPU seconds)."""
     client = get_client(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GiB")
     try:
         client.run(lambda: __import__("detection.change").change.load_model())  # warm the model once
@@ -153,10 +174,10 @@ def run_ours(before: Path, after: Path, workers: int, folder: Path) -> tuple[flo
             secs = time.perf_counter() - t0
     finally:
         close_client(client)
-    return secs, mem.peak, s.polygons
+    return secs, mem.peak, s.polygons, mem.cpu_seconds
 
 
-def run_baseline(before: Path, after: Path, folder: Path) -> tuple[float, int]:
+def run_baseline(before: Path, after: Path, folder: Path) -> tuple[float, int, float]:
     """Plain numpy/OpenCV CVA in Lab + Otsu + 5x5 opening, windowed, one core, mask written."""
     i = rasterio_io.info(after)
     with PeakMemory() as mem:
@@ -169,7 +190,7 @@ def run_baseline(before: Path, after: Path, folder: Path) -> tuple[float, int]:
                 w.write(t.core, m)
         rasterio_io.copy_to_png(folder / "base.tif", folder / "base.png")
         secs = time.perf_counter() - t0
-    return secs, mem.peak
+    return secs, mem.peak, mem.cpu_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,21 +205,27 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     folder = OUT / "speed"
     print(f"machine: {psutil.cpu_count()} cores, load average {psutil.getloadavg()[0]:.1f} at start")
-    print("size      workers  wall s   Mpx/s/core  peak MB  polygons | baseline 1 core: wall s  Mpx/s  peak MB | ratio")
+    print("Mpx/s/core = Mpx / wall s / workers; Mpx/cpu-s = Mpx / CPU seconds of client + workers "
+          "(less distorted by other load)")
+    print("size      workers  wall s   Mpx/s/core  Mpx/cpu-s  peak MB  polygons | "
+          "baseline 1 core: wall s  Mpx/s  Mpx/cpu-s  peak MB | ratio (cpu)")
     try:
         for size in args.sizes:
             t0 = time.perf_counter()
             before, after = generate_pair(size, folder)
             gen = time.perf_counter() - t0
             mpx = size * size / 1e6
-            bsecs, bpeak = run_baseline(before, after, folder)
+            bsecs, bpeak, bcpu = run_baseline(before, after, folder)
             brate = mpx / bsecs
+            bcrate = mpx / max(bcpu, 1e-9)
             both_at = args.both_at or max(args.sizes)
             for k in args.workers if size == both_at else args.workers[:1]:
-                secs, peak, npoly = run_ours(before, after, k, folder)
+                secs, peak, npoly, cpu = run_ours(before, after, k, folder)
                 rate = mpx / secs / k
-                print(f"{size:>5}^2   {k:>3}    {secs:7.1f}   {rate:8.1f}   {peak / 2**20:7.0f}  {npoly:8d} | "
-                      f"{bsecs:20.1f}  {brate:5.1f}  {bpeak / 2**20:7.0f} | {rate / brate:5.2f}", flush=True)
+                crate = mpx / max(cpu, 1e-9)
+                print(f"{size:>5}^2   {k:>3}    {secs:7.1f}   {rate:8.1f}   {crate:8.1f}   {peak / 2**20:7.0f}  "
+                      f"{npoly:8d} | {bsecs:20.1f}  {brate:5.1f}  {bcrate:8.1f}  {bpeak / 2**20:7.0f} | "
+                      f"{rate / brate:5.2f} ({crate / bcrate:4.2f})", flush=True)
             print(f"          (pair generated in {gen:.0f} s; not timed)")
     finally:
         if not args.keep:

@@ -53,11 +53,13 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     x = np.clip(rgb, 0, 255).astype(np.float32)
     lab = cv2.cvtColor(x * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
     lum = lab[:, :, 0]
-    mx = x.max(axis=2)
-    mn = x.min(axis=2)
+    r, g, bl = x[:, :, 0], x[:, :, 1], x[:, :, 2]
+    # band-wise maxima/minima (numpy reductions over the last axis are several times slower)
+    mx = np.maximum(np.maximum(r, g), bl)
+    mn = np.minimum(np.minimum(r, g), bl)
     sat = (mx - mn) / (mx + 8.0)
-    s = x.sum(axis=2) + 24.0
-    exg = (2.0 * x[:, :, 1] - x[:, :, 0] - x[:, :, 2]) / s
+    s = r + g + bl + 24.0
+    exg = (2.0 * g - r - bl) / s
     k = _ELLIPSE[15]
     wth = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, k)
     bth = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, k)
@@ -121,7 +123,7 @@ def pair_features(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None = None)
     zd = (d - stats[2, 0]) / stats[2, 1]
     feats: list[np.ndarray] = [za, zb, zd]
     # colour difference magnitude at several scales, relative to the window's typical difference
-    dlab = np.sqrt((zd[:, :, :3] ** 2).sum(axis=2))
+    dlab = np.sqrt(zd[:, :, 0] ** 2 + zd[:, :, 1] ** 2 + zd[:, :, 2] ** 2)
     feats.append(np.dstack([dlab] + [_box(dlab, k) for k in (5, 15, 31)]))
     # local structure similarity of lightness (SSIM-like correlation) at two scales
     la, lb = ca[:, :, 0], cb[:, :, 0]
@@ -162,27 +164,46 @@ _DOWN9 = feature_names().index("down9")
 
 
 # ----------------------------------------------------------------------------- stage 1
-def candidate_mask(a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4) -> np.ndarray:
+def _range_excess(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """How far ``x`` lies outside the 3x3 min..max range of ``y`` (max over bands; uint8)."""
+    hi = cv2.dilate(y, _ELLIPSE[3])
+    lo = cv2.erode(y, _ELLIPSE[3])
+    d = np.maximum(cv2.subtract(x, hi), cv2.subtract(lo, x))
+    return d.max(axis=2) if d.ndim == 3 else d
+
+
+def candidate_mask(
+    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.5
+) -> np.ndarray:
     """Cheap first stage: where could anything have changed?
 
-    Works on a ``factor``-times reduced pair (area averages): the per-band absolute difference,
-    max over bands. Cells above ``threshold`` (0..255 scale) and their neighbours are candidates.
+    Works on a ``factor``-times reduced pair (area averages). A cell changes only when each image
+    lies outside the 3x3 min..max range of the other (a range test: a shift of up to about
+    ``factor`` native pixels, i.e. a pixel or two of misregistration, and noise do not trigger it).
+    The level is ``max(threshold, median + relative * 1.48 MAD)`` of that excess over the window,
+    so it follows the image's own difference statistics. Candidates are opened (isolated cells
+    dropped) and dilated.
 
     Args:
-        a: before ``(h, w, 3)`` RGB (any numeric dtype, 0..255).
+        a: before ``(h, w, 3)`` RGB uint8 (0..255).
         b: after, same shape, radiometrically matched.
-        threshold: difference level below which a cell is surely unchanged.
+        threshold: the lowest level (0..255 scale) at which a cell may be a candidate.
         factor: reduction factor.
+        relative: weight of the robust spread in the level.
 
     Returns:
         ``(ceil(h/factor), ceil(w/factor))`` bool mask of candidate cells.
     """
     h, w = a.shape[:2]
     sh, sw = max(1, -(-h // factor)), max(1, -(-w // factor))
-    ra = cv2.resize(a, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
-    rb = cv2.resize(b, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
-    diff = np.abs(ra - rb).max(axis=2) if ra.ndim == 3 else np.abs(ra - rb)
-    cand = (diff > threshold).astype(np.uint8)
+    ra = cv2.resize(np.asarray(a, np.uint8), (sw, sh), interpolation=cv2.INTER_AREA)
+    rb = cv2.resize(np.asarray(b, np.uint8), (sw, sh), interpolation=cv2.INTER_AREA)
+    d = np.minimum(_range_excess(rb, ra), _range_excess(ra, rb))
+    sample = d[::2, ::2] if d.size > 40_000 else d
+    med = float(np.median(sample))
+    mad = float(np.median(np.abs(sample.astype(np.float32) - med))) * 1.4826
+    level = max(float(threshold), med + relative * mad)
+    cand = (d > level).astype(np.uint8)
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
     cand = cv2.dilate(cand, _ELLIPSE[9])
     return cand.astype(bool)
@@ -314,6 +335,46 @@ def decide(
         ``(mask, score)``: uint8 mask with 0 / APPEARED / DISAPPEARED and float32 per-pixel blob
         score (mean probability of its blob).
     """
+    # only the surroundings of possible blobs need the morphology (most of a window is 0):
+    # groups of rim pixels more than a margin apart cannot meet, so each is decided on its own
+    full_shape = prob.shape
+    if not (prob >= seed_threshold).any():
+        return np.zeros(full_shape, np.uint8), np.zeros(full_shape, np.float32)
+    f = 8
+    h, w = full_shape
+    if h * w > 4 * 256 * 256:
+        rim_any = np.zeros((-(-h // f) * f, -(-w // f) * f), bool)
+        rim_any[:h, :w] = prob >= threshold
+        cells = rim_any.reshape(rim_any.shape[0] // f, f, rim_any.shape[1] // f, f).any(axis=(1, 3))
+        cells8: np.ndarray = np.asarray(cells, np.uint8)
+        coarse = np.asarray(cv2.dilate(cells8, _ELLIPSE[5]), np.uint8)
+        n, _, st, _ = cv2.connectedComponentsWithStats(coarse, connectivity=8)
+        mask_full = np.zeros(full_shape, np.uint8)
+        score_full = np.zeros(full_shape, np.float32)
+        for i in range(1, n):
+            x, y, bw, bh = (int(v) for v in st[i, :4])
+            y0, y1, x0, x1 = y * f, min(h, (y + bh) * f), x * f, min(w, (x + bw) * f)
+            sub_mask, sub_score = _decide_region(
+                np.ascontiguousarray(prob[y0:y1, x0:x1]), np.ascontiguousarray(direction[y0:y1, x0:x1]),
+                threshold, seed_threshold, blob_score, min_area_px, grow_steps,
+            )
+            sel = sub_mask > 0
+            mask_full[y0:y1, x0:x1][sel] = sub_mask[sel]
+            score_full[y0:y1, x0:x1][sel] = sub_score[sel]
+        return mask_full, score_full
+    return _decide_region(prob, direction, threshold, seed_threshold, blob_score, min_area_px, grow_steps)
+
+
+def _decide_region(
+    prob: np.ndarray,
+    direction: np.ndarray,
+    threshold: float,
+    seed_threshold: float,
+    blob_score: float,
+    min_area_px: int,
+    grow_steps: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`decide` on one region (seeds, hysteresis growth, cleaning, blob tests)."""
     # seeds: confidently changed pixels; grown a few pixels into the less certain rim only,
     # so weak evidence never chains distant seeds into one giant blob
     seeds = cv2.morphologyEx((prob >= seed_threshold).astype(np.uint8), cv2.MORPH_OPEN, _ELLIPSE[3])

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
@@ -132,6 +133,8 @@ def _read_pair_window(
     if ai.crs is None:
         before = rasterio_io.read_window(before_path, win)
         return before, after
+    if bi.crs == ai.crs and _same_scale(bi.transform, ai.transform):
+        return _read_translated(before_path, bi, ai, win), after
     from rasterio.warp import transform_bounds
 
     t = window_transform(win, ai.transform)
@@ -144,6 +147,41 @@ def _read_pair_window(
     before = rasterio_io.read_window(before_path, bwin, boundless=True)
     before = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
     return before, after
+
+
+def _same_scale(t1: Any, t2: Any) -> bool:
+    """Whether two affine transforms differ only by a translation."""
+    return bool(
+        np.allclose([t1.a, t1.b, t1.d, t1.e], [t2.a, t2.b, t2.d, t2.e], rtol=1e-9, atol=1e-12)
+    )
+
+
+def _read_translated(
+    before_path: str, bi: rasterio_io.RasterInfo, ai: rasterio_io.RasterInfo, win: Window
+) -> ImageData:
+    """Read ``before`` onto the after-window grid when the grids differ by a translation only.
+
+    Much cheaper than a general reprojection: an integer-offset read plus one bilinear sub-pixel
+    shift (OpenCV).
+    """
+    c0, r0 = ~bi.transform @ (ai.transform @ (float(win.col_off), float(win.row_off)))
+    ic, ir = int(np.floor(c0 + 1e-9)), int(np.floor(r0 + 1e-9))
+    fx, fy = c0 - ic, r0 - ir
+    h, w = int(win.height), int(win.width)
+    src = rasterio_io.read_window(before_path, Window(ic, ir, w + 1, h + 1), boundless=True)
+    arr = np.ascontiguousarray(np.moveaxis(src.array, 0, -1))
+    valid = src.valid_mask
+    if abs(fx) > 1e-6 or abs(fy) > 1e-6:
+        m = np.array([[1, 0, fx], [0, 1, fy]], np.float32)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        arr = np.asarray(cv2.warpAffine(arr, m, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE))
+        valid = valid[:h, :w] & valid[1 : h + 1, 1 : w + 1]
+    else:
+        arr, valid = arr[:h, :w], valid[:h, :w]
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    out = np.ascontiguousarray(np.moveaxis(arr, -1, 0))
+    return ImageData(out, window_transform(win, ai.transform), ai.crs, np.ascontiguousarray(valid))
 
 
 def process_tile(

@@ -159,8 +159,9 @@ class DetectParams:
         seed_threshold: probability of seed pixels.
         blob_score: a blob is kept only if its mean probability reaches this.
         grow_steps: 1-px steps a seed may grow into pixels above ``threshold``.
-        prefilter: cheap first-stage threshold on the normalised colour difference (0..255
-            scale); blocks below it everywhere are skipped.
+        prefilter: lowest level of the cheap first stage (0..255 scale, range test at 1/4
+            resolution, raised by the window's own difference spread); blocks below it
+            everywhere are skipped.
         window: window size in pixels for file processing.
         overlap: window overlap in pixels (context for filters; seams merged).
         coregister: estimate a sub-pixel shift per window with phase correlation.
@@ -176,7 +177,7 @@ class DetectParams:
     seed_threshold: float = 0.6
     blob_score: float = 0.6
     grow_steps: int = 4
-    prefilter: float = 10.0
+    prefilter: float = 3.0
     window: int = 2048
     overlap: int = 64
     coregister: bool = True
