@@ -27,12 +27,13 @@ from tests.webapp import PASSWORD, LiveServer, World, build_world
 HOME = (121.372, 31.215)
 
 
-def make_app(engine: Engine, data_dir: Path) -> Any:
+def make_app(engine: Engine, data_dir: Path, check_district: bool = True) -> Any:
     from webmap.factory import create_app
     from webmap.imagery import bp
 
     app = create_app({"ENGINE": engine, "SECRET_KEY": "imagery-test", "DATA_DIR": str(data_dir), "TESTING": True,
-                      "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False})
+                      "WTF_CSRF_ENABLED": False, "SESSION_COOKIE_SECURE": False,
+                      "IMAGERY_CHECK_DISTRICT": check_district})
     if "imagery" not in app.blueprints:
         app.register_blueprint(bp)
     return app
