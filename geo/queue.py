@@ -88,7 +88,7 @@ def detect_scene_body(context: Any, scene_id: int) -> None:
                 message=(f"失败 / failed: {exc}" if final
                          else f"第 {attempt} 次失败，将重试 / attempt {attempt} failed, will retry: {exc}"))
         raise
-    set_job(engine, scene_id, state=JobState.DONE.value, progress=1.0, message="完成 / done")
+    set_job(engine, scene_id, state=JobState.DONE.value, progress=1.0)  # keeps run_scene's summary
 
 
 def make_app(dsn: str) -> procrastinate.App:

@@ -35,6 +35,7 @@ BLUEPRINTS: tuple[str, ...] = (
     "webmap.dashboard",
     "webmap.api",
     "webmap.reports_views",
+    "webmap.imagery",
 )
 
 #: Browsers may load scripts, styles, images and data from this app only.
