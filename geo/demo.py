@@ -62,10 +62,19 @@ def prepare(engine: Engine, settings: Settings, say: ProgressFn = print, seed: i
     if district_loaded(engine):
         say("demo district already loaded: keeping its data")
     else:
-        from geo.seed import seed_demo
+        from tqdm import tqdm
+
+        from geo.seed import STAGES, seed_demo
 
         say("loading the demo district (长宁区) …")
-        seed_demo(engine, seed=seed)
+        with tqdm(total=len(STAGES), unit="step", desc="seed-demo") as bar:
+
+            def step(stage: str) -> None:
+                bar.set_postfix_str(stage)
+                bar.update()
+
+            report = seed_demo(engine, seed=seed, progress=step)
+        say(f"demo district loaded in {report.seconds:.1f} s")
     logins = ensure_users(engine)
     _load_sample_imagery(engine, settings, say)
     return logins
