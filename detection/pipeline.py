@@ -318,6 +318,8 @@ def detect_files(
         if progress:
             progress(done / len(tl))
     px = ai.pixel_size or 1.0
+    # windows finish in any order (Dask): merge in a fixed order so every run gives the same polygons
+    edge.sort(key=lambda p: (p.change, p.geometry.bounds, p.geometry.area))
     merged = windows.merge_across_seams(edge, tol=0.51 * px) if edge else []
     polys = _finish_polygons([*inner, *merged], ai.crs, px, params)
     stats = {
