@@ -173,7 +173,7 @@ def _range_excess(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def candidate_mask(
-    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.5
+    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.0
 ) -> np.ndarray:
     """Cheap first stage: where could anything have changed?
 
@@ -189,7 +189,9 @@ def candidate_mask(
         b: after, same shape, radiometrically matched.
         threshold: the lowest level (0..255 scale) at which a cell may be a candidate.
         factor: reduction factor.
-        relative: weight of the robust spread in the level.
+        relative: weight of the robust spread in the level. 0 by default: on the open labelled
+            sets any positive weight dropped real changes (held-out egy F1 .56 -> .50 at 0.5)
+            while the synthetic speed pair needs no help to stay clean.
 
     Returns:
         ``(ceil(h/factor), ceil(w/factor))`` bool mask of candidate cells.

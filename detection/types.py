@@ -177,7 +177,7 @@ class DetectParams:
     seed_threshold: float = 0.6
     blob_score: float = 0.6
     grow_steps: int = 4
-    prefilter: float = 3.0
+    prefilter: float = 2.0
     window: int = 2048
     overlap: int = 64
     coregister: bool = True
