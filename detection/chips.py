@@ -6,6 +6,7 @@ import os
 
 import cv2
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
@@ -61,15 +62,7 @@ def chips_from_arrays(
     """
     b_on = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
     inv = ~after.transform
-    minx, miny, maxx, maxy = geometry.bounds
-    c0, r0 = inv @ (minx, maxy)
-    c1, r1 = inv @ (maxx, miny)
-    c0, c1 = sorted((c0, c1))
-    r0, r1 = sorted((r0, r1))
-    mw, mh = max(8.0, (c1 - c0) * margin), max(8.0, (r1 - r0) * margin)
-    x0, y0 = max(0, int(c0 - mw)), max(0, int(r0 - mh))
-    x1, y1 = min(after.width, int(np.ceil(c1 + mw))), min(after.height, int(np.ceil(r1 + mh)))
-    from affine import Affine
+    x0, y0, x1, y1 = _pixel_box(geometry, after.transform, after.width, after.height, margin)
 
     to_px = Affine.translation(-x0, -y0) @ inv
     out = []
@@ -108,7 +101,16 @@ def chips_for_polygon(
     from detection.pipeline import check_pair
 
     bi, ai = check_pair(before_path, after_path)
-    inv = ~ai.transform
+    x0, y0, x1, y1 = _pixel_box(geometry, ai.transform, ai.width, ai.height, margin)
+    win = Window(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+    before, after = _read_pair_window(str(before_path), str(after_path), ai, bi, win)
+    return chips_from_arrays(before, after, geometry, margin=0.0, size=size, outline=outline)
+
+
+def _pixel_box(geometry: BaseGeometry, transform: Affine, width: int, height: int,
+               margin: float) -> tuple[int, int, int, int]:
+    """Pixel bounds ``(x0, y0, x1, y1)`` of ``geometry``'s box plus a margin, clipped to the grid."""
+    inv = ~transform
     minx, miny, maxx, maxy = geometry.bounds
     c0, r0 = inv @ (minx, maxy)
     c1, r1 = inv @ (maxx, miny)
@@ -116,10 +118,8 @@ def chips_for_polygon(
     r0, r1 = sorted((r0, r1))
     mw, mh = max(8.0, (c1 - c0) * margin), max(8.0, (r1 - r0) * margin)
     x0, y0 = max(0, int(c0 - mw)), max(0, int(r0 - mh))
-    x1, y1 = min(ai.width, int(np.ceil(c1 + mw))), min(ai.height, int(np.ceil(r1 + mh)))
-    win = Window(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
-    before, after = _read_pair_window(str(before_path), str(after_path), ai, bi, win)
-    return chips_from_arrays(before, after, geometry, margin=0.0, size=size, outline=outline)
+    x1, y1 = min(width, int(np.ceil(c1 + mw))), min(height, int(np.ceil(r1 + mh)))
+    return x0, y0, x1, y1
 
 
 __all__ = ["chips_for_polygon", "chips_from_arrays", "rasterio_io"]
