@@ -7,9 +7,11 @@ loopback port (in its own process) and requests tiles of zooms 12–18 with 8 co
 clients over keep-alive HTTP, logged in as a district-office user.
 
 Prints p50 / p95 / max latency per zoom (both heavy layers, violations and parcels) for one
-client (service time) and for 8 concurrent clients, the overall tiles per second, and the
-load average of the machine (on a shared machine, queueing behind other work shows up in
-the concurrent figures). Targets (issue 5): p95 < 100 ms per tile, >= 50 tiles/s.
+client (service time) and for 8 concurrent clients, the overall tiles per second, the load
+average of the machine (on a shared machine, queueing behind other work shows up in the
+concurrent figures), and the CPU time spent per tile: by the web server process and by its
+PostgreSQL backends (read from /proc, so only with a server on this machine). The CPU figures
+are not distorted by other load. Targets (issue 5): p95 < 100 ms per tile, >= 50 tiles/s.
 
     .venv/bin/python benchmarks/tiles_vector.py [--violations 1000000] [--parcels 2000000]
 """
@@ -32,6 +34,7 @@ import time
 import urllib.parse
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -131,15 +134,15 @@ logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 from waitress import serve
 from webmap.factory import create_app
 app = create_app({{"DATABASE_URL": {url!r}, "SECRET_KEY": "bench", "DATA_DIR": {data!r},
-                  "SESSION_COOKIE_SECURE": False, "DB_POOL_SIZE": {pool}}})
+                  "SESSION_COOKIE_SECURE": False, "DB_POOL_SIZE": {pool}, "TILE_CONCURRENCY": {slots}}})
 serve(app, host="127.0.0.1", port={port}, threads={threads}, connection_limit=200, _quiet=True)
 """
 
 
-def serve(url: str, data_dir: str, threads: int, pool: int) -> tuple[subprocess.Popen[bytes], int]:
+def serve(url: str, data_dir: str, threads: int, pool: int, slots: int) -> tuple[subprocess.Popen[bytes], int]:
     """Start the app under waitress in a child process; return it and its port."""
     port = _free_port()
-    code = SERVER.format(root=str(ROOT), url=url, data=data_dir, port=port, threads=threads, pool=pool)
+    code = SERVER.format(root=str(ROOT), url=url, data=data_dir, port=port, threads=threads, pool=pool, slots=slots)
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -231,6 +234,63 @@ def run(port: int, cookie: str, requests: list[tuple[int, str]], clients: int) -
     return lat, wall, total[0]
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc); None when it is gone or not on this machine."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by the web server process and by the benchmark database's backends during a run.
+
+    Backends are listed from ``pg_stat_activity`` every half second, so one that opens during the
+    run counts from zero and one that closes counts up to its last sample.
+    """
+
+    def __init__(self, engine: Engine, server_pid: int) -> None:
+        self.engine, self.server_pid = engine, server_pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.server0 = 0.0
+
+    def _sample(self, conn: Any, baseline: bool = False) -> None:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid()")).scalars().all()
+        for pid in pids:
+            value = cpu_seconds(pid)
+            if value is not None:
+                self.first.setdefault(pid, value if baseline else 0.0)
+                self.last[pid] = value
+
+    def _poll(self) -> None:
+        with self.engine.connect() as conn:
+            while not self.stop_flag.wait(0.5):
+                self._sample(conn)
+                conn.rollback()
+
+    def __enter__(self) -> CpuMeter:
+        with self.engine.connect() as conn:
+            self._sample(conn, baseline=True)  # backends alive now count from their present total
+        self.server0 = cpu_seconds(self.server_pid) or 0.0
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server = (cpu_seconds(self.server_pid) or 0.0) - self.server0
+        self.stop_flag.set()
+        self.thread.join()
+        with self.engine.connect() as conn:
+            self._sample(conn)
+        self.database = sum(self.last[pid] - self.first.get(pid, 0.0) for pid in self.last)
+        self.backends = len(self.last)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
@@ -243,40 +303,58 @@ def main() -> None:
     parser.add_argument("--per-zoom", type=int, default=300, help="tile requests per zoom level")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8, help="waitress worker threads")
-    parser.add_argument("--pool", type=int, default=os.cpu_count() or 2, help="database connection pool size")
+    parser.add_argument("--pool", type=int, default=(os.cpu_count() or 2) + 1,
+                        help="database connection pool size (default: CPU count + 1)")
+    parser.add_argument("--tile-slots", type=int, default=0,
+                        help="tiles served at once, the app's TILE_CONCURRENCY (default: the pool size)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    args.tile_slots = args.tile_slots or args.pool
 
     from geo.testdb import throwaway_database
 
     print(f"vector tiles: {args.violations:,} violations, {args.parcels:,} parcels, {args.clients} clients, "
-          f"waitress {args.threads} threads, pool {args.pool}, {os.cpu_count()} CPUs")
+          f"waitress {args.threads} threads, pool {args.pool}, {args.tile_slots} tile slots, {os.cpu_count()} CPUs")
     with throwaway_database(prefix="wj_bench", pool_size=2) as engine, tempfile.TemporaryDirectory() as data_dir:
         started = time.perf_counter()
         print("loading:")
         load(engine, args.violations, args.parcels)
         print(f"  total load {time.perf_counter() - started:.1f} s")
         url = engine.url.render_as_string(hide_password=False)
-        proc, port = serve(url, data_dir, args.threads, args.pool)
+        proc, port = serve(url, data_dir, args.threads, args.pool, args.tile_slots)
         try:
             cookie = login(port)
             run(port, cookie, plan(20, args.seed + 1), args.clients)  # warm-up: connections, caches
-            single, _wall1, _size1 = run(port, cookie, plan(max(20, args.per_zoom // 5), args.seed + 2), 1)
+            load_before = os.getloadavg()
+            with CpuMeter(engine, proc.pid) as cpu1:
+                single, _wall1, _size1 = run(port, cookie, plan(max(20, args.per_zoom // 5), args.seed + 2), 1)
             load_single = os.getloadavg()[0]
-            lat, wall, size = run(port, cookie, plan(args.per_zoom, args.seed), args.clients)
+            with CpuMeter(engine, proc.pid) as cpu8:
+                lat, wall, size = run(port, cookie, plan(args.per_zoom, args.seed), args.clients)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     n = sum(len(v) for v in lat.values())
+    n1 = sum(len(v) for v in single.values())
+    print(f"\nload average before the runs: {' '.join(f'{x:.2f}' for x in load_before)}")
     print(f"\none client (service time; load average {load_single:.2f}):")
     report(single)
+    print(cpu_line(cpu1, n1))
     print(f"\n{args.clients} concurrent clients:")
     worst = report(lat)
+    print(cpu_line(cpu8, n))
     print(f"\nthroughput: {n / wall:.1f} tiles/s with {args.clients} clients ({wall:.1f} s, "
           f"{size / n / 1024:.1f} KiB per tile on average)")
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"targets: p95 < 100 ms at every zoom: {'met' if worst < 100 else 'NOT met'} (worst {worst:.1f} ms); "
           f">= 50 tiles/s: {'met' if n / wall >= 50 else 'NOT met'}")
+
+
+def cpu_line(meter: CpuMeter, tiles: int) -> str:
+    """CPU milliseconds per tile: web server process, PostgreSQL backends, both."""
+    web, db = meter.server / tiles * 1000, meter.database / tiles * 1000
+    return (f"CPU per tile: web server {web:.2f} ms + PostgreSQL {db:.2f} ms ({meter.backends} backends) "
+            f"= {web + db:.2f} ms")
 
 
 def report(lat: dict[int, list[float]]) -> float:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Connection
 
 from geo.errors import NotFound, ValidationError
@@ -42,6 +43,8 @@ MIN_ZOOM, MAX_ZOOM = 0, 22
 GRID_LEVELS = (11, 13, 15, 16, 17)
 #: A low-zoom tile is split into 2**CELL_BITS × 2**CELL_BITS cells.
 CELL_BITS = 4
+#: Up to this many columns of stored cells a grid query looks each column up on its own.
+_MAX_COLUMN_LIST = 64
 EXTENT = 4096
 BUFFER = 64
 
@@ -134,13 +137,24 @@ def tile(conn: Connection, layer: str, z: int, x: int, y: int, scope: Scope,
         raise NotFound(f"layer '{layer}' does not exist (layers: {', '.join(LAYERS)})")
     check_tile(z, x, y)
     flt = filters or Filters()
+    # A tile is a small query: a parallel worker costs more to start than it saves.
+    conn.execute(_NO_PARALLEL)
     if layer in AGGREGATED and z < DETAIL_ZOOMS[layer] and not _sparse(conn, layer, z, x, y, scope, flt):
         sql, params = _grid_sql(layer, z, x, y, scope, flt)
     else:
         sql, params = _DETAIL[layer](z, scope, flt)
     params.update(z=z, x=x, y=y)
-    data = conn.execute(text(sql), params).scalar()
+    data = conn.execute(_statement(sql), params).scalar()
     return bytes(data) if data is not None else b""
+
+
+_NO_PARALLEL = text("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+@lru_cache(maxsize=256)
+def _statement(sql: str) -> TextClause:
+    """The parsed statement of a tile query (the same few texts recur, only their parameters change)."""
+    return text(sql)
 
 
 _BOUNDS = """
@@ -159,7 +173,9 @@ def _mvt(layer: str, inner: str) -> str:
     return (
         _bounds()
         + f", f AS ({inner})\n"
-        + f"SELECT ST_AsMVT(f, '{layer}', {EXTENT}, 'geom', 'id') FROM f WHERE geom IS NOT NULL"
+        # ST_AsMVT skips rows whose geometry is NULL (clipped away); a WHERE on it would be pushed
+        # into the scan and compute every ST_AsMVTGeom twice.
+        + f"SELECT ST_AsMVT(f, '{layer}', {EXTENT}, 'geom', 'id') FROM f"
     )
 
 
@@ -275,8 +291,8 @@ def _sparse(conn: Connection, layer: str, z: int, x: int, y: int, scope: Scope, 
     if flt.street_id is not None:
         where.append("street_id = :f_street")
         params["f_street"] = flt.street_id
-    count = conn.execute(text(f"SELECT coalesce(sum(n), 0) FROM map_grid_counts WHERE {' AND '.join(where)}"),
-                         params).scalar()
+    sql = f"SELECT coalesce(sum(n), 0) FROM map_grid_counts WHERE {' AND '.join(where)}"
+    count = conn.execute(_statement(sql), params).scalar()
     return int(count or 0) <= MAX_DETAIL_FEATURES
 
 
@@ -290,11 +306,20 @@ def grid_level(z: int) -> tuple[int, int, int]:
 def _grid_sql(layer: str, z: int, x: int, y: int, scope: Scope, flt: Filters) -> tuple[str, dict[str, Any]]:
     cz, level, shift = grid_level(z)
     span = 1 << (cz - z + shift)
+    cells = 1 << (cz - z)
     params: dict[str, Any] = {
-        "layer": layer, "lvl": level, "shift": shift, "cz": cz,
+        "layer": layer, "lvl": level, "shift": shift,
         "x0": x * span, "x1": (x + 1) * span - 1, "y0": y * span, "y1": (y + 1) * span - 1,
+        "gx0": x * cells, "gy0": y * cells, "size": EXTENT // cells,
     }
-    where = ["g.layer = :layer", "g.lvl = :lvl", "g.cx BETWEEN :x0 AND :x1", "g.cy BETWEEN :y0 AND :y1", "g.n <> 0"]
+    where = ["g.layer = :layer", "g.lvl = :lvl", "g.cy BETWEEN :y0 AND :y1", "g.n <> 0"]
+    if span <= _MAX_COLUMN_LIST:
+        # One index descent per column of cells, each bounded by the row range, instead of
+        # walking every row of the columns (the index runs cx, cy, ...).
+        where.insert(2, "g.cx = ANY(:xs)")
+        params["xs"] = list(range(x * span, (x + 1) * span))
+    else:
+        where.insert(2, "g.cx BETWEEN :x0 AND :x1")
     if scope.street_id is not None:
         where.append("g.street_id = :scope_street")
         params["scope_street"] = scope.street_id
@@ -307,20 +332,23 @@ def _grid_sql(layer: str, z: int, x: int, y: int, scope: Scope, flt: Filters) ->
     elif flt.statuses and layer == "violations":
         params["statuses"] = list(flt.statuses)
         where.append("g.status = ANY(:statuses)")
-    sql = _bounds() + f"""
-, c AS (
+    # A cell's colour is its most frequent status (ties: the greatest name, so it is stable);
+    # the cells lie inside the tile and are drawn as squares in tile coordinates directly.
+    sql = f"""
+WITH c AS (
     SELECT g.cx >> :shift AS gx, g.cy >> :shift AS gy, g.status, sum(g.n)::bigint AS n
     FROM map_grid_counts g
     WHERE {' AND '.join(where)}
     GROUP BY 1, 2, 3
 ), cell AS (
-    SELECT gx, gy, sum(n)::bigint AS n, (array_agg(status ORDER BY n DESC))[1] AS status
+    SELECT gx, gy, sum(n)::bigint AS n, substr(max(lpad(n::text, 12, '0') || status), 13) AS status
     FROM c GROUP BY gx, gy HAVING sum(n) > 0
 ), f AS (
     SELECT (gx::bigint << 32) + gy AS id, n, status, true AS cell,
-           ST_AsMVTGeom(ST_TileEnvelope(:cz, gx, gy), b.e, {EXTENT}, 0, false) AS geom
-    FROM cell, b
+           ST_Reverse(ST_MakeEnvelope((gx - :gx0) * :size, (gy - :gy0) * :size,
+                                      (gx - :gx0 + 1) * :size, (gy - :gy0 + 1) * :size)) AS geom
+    FROM cell
 )
-SELECT ST_AsMVT(f, '{layer}', {EXTENT}, 'geom', 'id') FROM f WHERE geom IS NOT NULL
+SELECT ST_AsMVT(f, '{layer}', {EXTENT}, 'geom', 'id') FROM f
 """
     return sql, params

@@ -82,6 +82,9 @@ def test_low_zoom_tiles_are_cells_not_polygons(session) -> None:
     z, x, y = _tile(121.715, 31.3101, 10)
     data = tiles_mvt.tile(session.connection(), "violations", z, x, y, OFFICE)
     assert data and b"WJ-" not in data  # no item codes: counts per cell only
+    z, x, y = _tile(121.715, 31.3101, 3)  # a span of stored cells too wide to look up column by column
+    data = tiles_mvt.tile(session.connection(), "violations", z, x, y, OFFICE)
+    assert data and b"WJ-" not in data
     assert tiles_mvt.grid_level(13) == (17, 17, 0) and tiles_mvt.grid_level(10) == (14, 15, 1)
     assert tiles_mvt.grid_level(12) == (16, 16, 0) and tiles_mvt.grid_level(9) == (13, 13, 0)
 
@@ -98,3 +101,28 @@ def test_bad_tile_requests_name_the_problem(app, world: World) -> None:  # noqa:
     assert r.status_code == 400 and "type" in r.json["message"]
     ok = c.get("/tiles/mvt/boundaries/12/3429/1673.pbf")
     assert ok.status_code == 200 and ok.mimetype == "application/vnd.mapbox-vector-tile"
+
+
+def test_tile_gate_is_given_back_after_every_request_and_a_busy_server_says_so(engine, world: World,  # noqa: F811
+                                                                               monkeypatch) -> None:
+    import webmap.tiles as web_tiles
+    from tests.webapp import Client
+    from webmap.factory import create_app
+
+    one = create_app({"ENGINE": engine, "SECRET_KEY": "test-gate", "DATA_DIR": str(world.data_dir),
+                      "TILE_CONCURRENCY": 1})
+    gate = one.extensions["tile_gate"]
+    c = client(one, world, "office")
+    z, x, y = _tile(*world.items_origin, 16)
+    assert c.get("/tiles/mvt/violations/30/0/0.pbf").status_code == 400  # refused inside the view
+    assert Client(one, None).get(f"/tiles/mvt/violations/{z}/{x}/{y}.pbf").status_code == 401  # before it
+    ok = c.get(f"/tiles/mvt/violations/{z}/{x}/{y}.pbf")
+    assert ok.status_code == 200 and world.item_codes["confirmed"].encode() in ok.data
+    assert gate.acquire(blocking=False)  # every request above gave its slot back
+    try:
+        monkeypatch.setattr(web_tiles, "SLOT_TIMEOUT_S", 0.05)
+        busy = c.get(f"/tiles/mvt/violations/{z}/{x}/{y}.pbf")
+        assert busy.status_code == 503 and "busy" in busy.json["message"]
+    finally:
+        gate.release()
+    assert c.get(f"/tiles/mvt/violations/{z}/{x}/{y}.pbf").status_code == 200
