@@ -191,6 +191,52 @@ def merge(session: Session, detection_id: int, user: User, *, violation_id: int 
     return ReviewResult(det, item)
 
 
+@dataclass(frozen=True)
+class MergeRecord:
+    """A detection merged into an item: which one, by whom, when and why.
+
+    Attributes:
+        detection_id: the detection merged in.
+        klass: its class (``new_suspect``, ``known_changed``, ...).
+        change: appeared or disappeared.
+        captured_at: when its later image was taken.
+        merged_at: when the reviewer merged it.
+        actor: the reviewer's display name (user name if none).
+        reason: the reviewer's note, if any.
+    """
+
+    detection_id: int
+    klass: str
+    change: str
+    captured_at: datetime
+    merged_at: datetime
+    actor: str
+    reason: str | None
+
+
+def merges(session: Session, violation_id: int, scope: Scope) -> list[MergeRecord]:
+    """The detections merged into an item that the scope may see, oldest merge first.
+
+    A merge changes no status, so it has no event in the item's log; this reads it from the
+    detection's own review fields (set once: a reviewed detection cannot be reviewed again).
+    """
+    from geo.scope import detections_clause
+
+    rows = session.execute(
+        select(Detection, User.display_name, User.username)
+        .outerjoin(User, User.id == Detection.reviewed_by)
+        .where(Detection.violation_id == violation_id, Detection.review_status == ReviewStatus.MERGED.value,
+               detections_clause(scope))
+        .order_by(Detection.reviewed_at, Detection.id)
+    ).all()
+    return [
+        MergeRecord(detection_id=det.id, klass=det.klass, change=det.change, captured_at=det.after_captured_at,
+                    merged_at=det.reviewed_at or det.after_captured_at, actor=display or username or "—",
+                    reason=det.review_note)
+        for det, display, username in rows
+    ]
+
+
 def assign(session: Session, detection_id: int, user: User, *, street_id: int, ip: str | None = None) -> ReviewResult:
     """Assign a detection (and its item, if any) to a street team.
 

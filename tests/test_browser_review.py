@@ -71,3 +71,26 @@ def test_a_hundred_detections_without_the_mouse(browser, web: Web) -> None:  # n
     assert (confirmed, dismissed) == (75, 25)
     assert foreign_requests(rec, web.url) == []
     page.context.close()
+
+
+def test_merge_by_keyboard_shows_on_the_item_timeline(browser, web: Web) -> None:  # noqa: F811
+    page, rec = new_page(browser, web.url)
+    login(page, web.world.users["office"])
+    det, item_id, code = web.world.detections_a[1], web.world.items["annotated"], web.world.item_codes["annotated"]
+    page.goto(f"/review/?d={det}")
+    page.wait_for_function("() => document.body.dataset.queueLoaded === '1'")
+    assert page.inner_text("#det-title").startswith(f"#{det}")
+    page.keyboard.press("m")
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => document.getElementById('review-message').textContent.includes('#{det}')")
+    assert "已合并" in page.inner_text("#review-message")
+    page.goto(f"/items/{item_id}")
+    merged = page.locator("#timeline li[data-kind='merge']")
+    assert merged.count() == 1 and merged.get_attribute("data-detection") == str(det)
+    text = merged.inner_text()
+    assert f"#{det}" in text and web.world.users["office"] in text
+    assert page.locator("#timeline li").last.get_attribute("data-kind") == "merge"
+    shot(page, "item_timeline_merge")
+    assert foreign_requests(rec, web.url) == []
+    page.context.close()

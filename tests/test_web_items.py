@@ -119,3 +119,46 @@ def test_office_hands_an_item_to_another_street(app, world: World, sessions) -> 
         entry = s.scalars(select(AuditEntry).where(AuditEntry.target == f"violation:{item_id}",
                                                    AuditEntry.action == "item_assign")).one()
         assert entry.detail["to_street"] == world.street_b
+
+
+def _timeline(html: str) -> list[str]:
+    """The entries of the item page's timeline, in page order."""
+    block = html.split('id="timeline"', 1)[1].split("</ol>", 1)[0]
+    return re.findall(r"<li (.*?)</li>", block, re.S)
+
+
+def test_a_merge_shows_on_the_item_timeline_with_who_when_and_which_detection(app, world: World,  # noqa: F811
+                                                                              sessions) -> None:
+    from zoneinfo import ZoneInfo
+
+    from geo.models import Detection
+
+    item_id, det = world.items["permit_granted"], world.detections_a[1]
+    street = client(app, world, "street")
+    events_before = [e for e in _timeline(street.get(f"/items/{item_id}").text) if "data-to=" in e]
+    assert events_before and not [e for e in _timeline(street.get(f"/items/{item_id}").text) if "merge" in e]
+    r = street.post_json(f"/api/detections/{det}/review",
+                         {"action": "merge", "violation_id": item_id, "reason": "同一处搭建，再次拍到"})
+    assert r.status_code == 200 and r.json["detection"]["review_status"] == "merged"
+    with sessions() as s:
+        merged_at = s.get(Detection, det).reviewed_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    entries = _timeline(street.get(f"/items/{item_id}").text)
+    merges = [e for e in entries if 'data-kind="merge"' in e]
+    assert len(merges) == 1 and entries[-1] == merges[0]  # after the status events, which are all still there
+    assert [e for e in entries if "data-to=" in e] == events_before
+    m = merges[0]
+    assert f'data-detection="{det}"' in m and f"#{det}" in m  # which detection
+    assert world.users["street"] in m and merged_at.strftime("%Y-%m-%d %H:%M") in m  # who and when
+    assert "同一处搭建，再次拍到" in m and "新增疑似" in m and "2025-06-10" in m  # why, its class, its imagery
+    # a later status step comes after the merge
+    office = client(app, world, "office")
+    version = office.get(f"/api/items/{item_id}").json["version"]
+    assert office.post_json(f"/api/items/{item_id}/transitions",
+                            {"target": "closed", "version": version, "reason": "补证销项"}).status_code == 201
+    entries = _timeline(office.get(f"/items/{item_id}").text)
+    assert 'data-kind="merge"' in entries[-2] and 'data-to="closed"' in entries[-1]
+    # in English too
+    office.get("/lang/en")
+    assert "Detection merged in" in office.get(f"/items/{item_id}").text
+    # another street's team cannot open the item
+    assert client(app, world, "street_b").get(f"/items/{item_id}").status_code == 404

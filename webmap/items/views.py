@@ -14,7 +14,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, or_, select
 
 from geo import items as geo_items
-from geo import workflow
+from geo import review, workflow
 from geo.errors import ValidationError
 from geo.models import AdminUnit, Complaint, Detection, Violation
 from geo.scope import detections_clause, get_violation, violations_clause
@@ -22,6 +22,8 @@ from webmap import actions
 from webmap import db as webdb
 from webmap.items import bp
 from webmap.items import evidence as evidence_store
+from webmap.items.timeline import timeline
+from webmap.labels import klass_label
 
 PAGE = 50
 
@@ -80,7 +82,7 @@ def detail(item_id: int) -> Any:
     sess = webdb.session()
     scope = webdb.scope()
     item = get_violation(sess, item_id, scope)
-    events = geo_items.history(sess, item_id)
+    events = timeline(geo_items.history(sess, item_id), review.merges(sess, item_id, scope))
     complaints = list(sess.scalars(select(Complaint).where(Complaint.violation_id == item_id)
                                    .order_by(Complaint.received_at)))
     detections = list(sess.scalars(select(Detection).where(Detection.violation_id == item_id, detections_clause(scope))
@@ -93,7 +95,7 @@ def detail(item_id: int) -> Any:
                            can_assign=scope.can_assign,
                            streets=sess.execute(select(AdminUnit.id, AdminUnit.name)
                                                 .where(AdminUnit.level == "street").order_by(AdminUnit.code)).all(),
-                           tz=ZoneInfo("Asia/Shanghai"))
+                           tz=ZoneInfo("Asia/Shanghai"), klass_label=klass_label)
 
 
 @bp.route("/items/<int:item_id>/transition", methods=["POST"])
