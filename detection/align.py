@@ -11,6 +11,9 @@ from rasterio.warp import Resampling, reproject
 from detection.errors import GridMismatchError
 from detection.types import ImageData
 
+#: Measured shifts below this (pixels) are not applied: resampling would cost more than it fixes.
+MIN_SHIFT_PX = 0.25
+
 
 def reproject_to_grid(src: ImageData, transform: Affine, crs: str | None, shape: tuple[int, int]) -> ImageData:
     """Resample ``src`` onto a target grid.
@@ -131,6 +134,41 @@ def _grey(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32).mean(axis=2)
 
 
+def measure_shift(
+    a: np.ndarray,
+    b: np.ndarray,
+    valid: np.ndarray | None = None,
+    max_shift: float = 8.0,
+    min_response: float = 0.05,
+    crop: int = 768,
+) -> tuple[float, float] | None:
+    """Translation of ``b`` relative to ``a`` from a centred crop, or None when unreliable.
+
+    Args:
+        a: before ``(h, w, 3)`` or ``(h, w)`` image.
+        b: after image, same shape.
+        valid: usable pixels.
+        max_shift: larger shifts are treated as failures.
+        min_response: weaker correlation peaks are treated as failures.
+        crop: side of the centred crop used for the estimate.
+
+    Returns:
+        ``(dx, dy)`` such that ``b(x + dx, y + dy) ~ a(x, y)``, or None (too small an image, weak
+        peak or implausible shift).
+    """
+    if min(a.shape[:2]) < 32:
+        return None
+    # a centred crop is enough for a translation and keeps the FFT cheap on big windows
+    h, w = a.shape[:2]
+    ch, cw = min(h, crop), min(w, crop)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    sl = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+    dx, dy, resp = estimate_shift(_grey(a[sl]), _grey(b[sl]), None if valid is None else valid[sl])
+    if resp < min_response or np.hypot(dx, dy) > max_shift:
+        return None
+    return dx, dy
+
+
 def coregister(
     a: np.ndarray,
     b: np.ndarray,
@@ -152,19 +190,47 @@ def coregister(
     Returns:
         ``(b_aligned, (dx, dy))`` with ``(0, 0)`` when no shift was applied.
     """
-    if min(a.shape[:2]) < 32:
+    s = measure_shift(a, b, valid, max_shift, min_response, crop)
+    if s is None or np.hypot(*s) < MIN_SHIFT_PX:
         return b, (0.0, 0.0)
-    # a centred crop is enough for a translation and keeps the FFT cheap on big windows
-    h, w = a.shape[:2]
-    ch, cw = min(h, crop), min(w, crop)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    sl = (slice(y0, y0 + ch), slice(x0, x0 + cw))
-    ga = _grey(a[sl])
-    gb = _grey(b[sl])
-    dx, dy, resp = estimate_shift(ga, gb, None if valid is None else valid[sl])
-    if resp < min_response or np.hypot(dx, dy) > max_shift or np.hypot(dx, dy) < 0.25:
-        return b, (0.0, 0.0)
-    return apply_shift(b, dx, dy), (dx, dy)
+    return apply_shift(b, *s), s
+
+
+def histogram_lut(src: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray | None:
+    """Per-band lookup table that maps the histogram of ``src`` onto that of ``ref``.
+
+    Histograms of big images come from a regular subsample of at least about 250,000 pixels
+    (the same shape as the full histogram at a fraction of the cost).
+
+    Args:
+        src: ``(h, w, c)`` uint8 image to adjust (the later image).
+        ref: ``(h, w, c)`` uint8 reference (the earlier image).
+        valid: pixels used to build the histograms.
+
+    Returns:
+        ``(1, 256, c)`` uint8 table for ``cv2.LUT`` (identity for bands without valid pixels), or
+        None when no band has valid pixels.
+    """
+    sel = None if valid is None or valid.all() else valid
+    n = src.shape[0] * src.shape[1]
+    step = 1 if n <= 1_000_000 else max(2, int((n / 250_000) ** 0.5))
+    ss = np.ascontiguousarray(src[::step, ::step])
+    rs = np.ascontiguousarray(ref[::step, ::step])
+    m8 = None if sel is None else np.ascontiguousarray(sel[::step, ::step]).astype(np.uint8)
+    c = src.shape[2]
+    lut = np.empty((1, 256, c), np.uint8)
+    used = False
+    for k in range(c):
+        hs = cv2.calcHist([ss], [k], m8, [256], [0, 256]).ravel()
+        hr = cv2.calcHist([rs], [k], m8, [256], [0, 256]).ravel()
+        if hs.sum() == 0 or hr.sum() == 0:
+            lut[0, :, k] = np.arange(256)
+            continue
+        used = True
+        cs = np.cumsum(hs) / hs.sum()
+        cr = np.cumsum(hr) / hr.sum()
+        lut[0, :, k] = np.interp(cs, cr, np.arange(256)).round().clip(0, 255).astype(np.uint8)
+    return lut if used else None
 
 
 def match_histograms(src: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -176,31 +242,16 @@ def match_histograms(src: np.ndarray, ref: np.ndarray, valid: np.ndarray | None 
         valid: pixels used to build the histograms.
 
     Returns:
-        ``(h, w, c)`` uint8 adjusted image.
+        ``(h, w, c)`` uint8 adjusted image (a new array).
     """
+    lut = histogram_lut(src, ref, valid)
+    if lut is None:
+        return src.copy()
+    if src.shape[2] in (1, 3, 4):
+        return np.asarray(cv2.LUT(np.ascontiguousarray(src), lut), np.uint8).reshape(src.shape)
     out = np.empty_like(src)
-    sel = None if valid is None or valid.all() else valid
-    # histograms of big windows from every other row and column (same shape, a quarter the cost)
-    step = 2 if src.shape[0] * src.shape[1] > 1_000_000 else 1
-    for c in range(src.shape[2]):
-        s = np.ascontiguousarray(src[:, :, c])
-        r = np.ascontiguousarray(ref[:, :, c])
-        ss = np.ascontiguousarray(s[::step, ::step])
-        rs = np.ascontiguousarray(r[::step, ::step])
-        if sel is None:
-            hs = cv2.calcHist([ss], [0], None, [256], [0, 256]).ravel()
-            hr = cv2.calcHist([rs], [0], None, [256], [0, 256]).ravel()
-        else:
-            m8 = np.ascontiguousarray(sel[::step, ::step]).astype(np.uint8)
-            hs = cv2.calcHist([ss], [0], m8, [256], [0, 256]).ravel()
-            hr = cv2.calcHist([rs], [0], m8, [256], [0, 256]).ravel()
-        if hs.sum() == 0 or hr.sum() == 0:
-            out[:, :, c] = s
-            continue
-        cs = np.cumsum(hs) / hs.sum()
-        cr = np.cumsum(hr) / hr.sum()
-        lut = np.interp(cs, cr, np.arange(256)).round().clip(0, 255).astype(np.uint8)
-        out[:, :, c] = cv2.LUT(s, lut)
+    for k in range(src.shape[2]):
+        out[:, :, k] = cv2.LUT(np.ascontiguousarray(src[:, :, k]), lut[:, :, k].copy())
     return out
 
 

@@ -10,8 +10,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from rasterio.windows import Window
+
 from detection import rasterio_io
 from detection.errors import TileWriteError
+from detection.mask_png import BinaryMaskPng
 from detection.pipeline import check_pair, detect_files
 from detection.types import ChangeResult, DetectParams
 
@@ -74,25 +78,19 @@ def run_detect(
             _check_target(p)
     check_pair(before, after)
     tmp_dir = tempfile.mkdtemp(prefix=".detect-", dir=mask_path.resolve().parent)
-    tmp_tif = Path(tmp_dir) / "mask.tif"
     tmp_png = Path(tmp_dir) / "mask.png"
     tmp_geo = Path(tmp_dir) / "out.geojson"
     try:
         ai = rasterio_io.info(after)
-        counts = [0]
-        with rasterio_io.MaskWriter(tmp_tif, ai.width, ai.height, ai.transform, ai.crs) as writer:
+        png = BinaryMaskPng(ai.width, ai.height)
 
-            def sink(window: object, block: object) -> None:
-                import numpy as np
+        def sink(window: Window, block: np.ndarray) -> None:
+            png.add(int(window.row_off), int(window.col_off), block)
 
-                arr = np.asarray(block)
-                counts[0] += int((arr > 0).sum())
-                writer.write(window, np.where(arr > 0, 255, 0).astype(np.uint8))  # type: ignore[arg-type]
-
-            result: ChangeResult = detect_files(
-                before, after, params, progress=progress, client=client, mask_sink=sink, keep_mask=False
-            )
-        rasterio_io.copy_to_png(tmp_tif, tmp_png)
+        result: ChangeResult = detect_files(
+            before, after, params, progress=progress, client=client, mask_sink=sink, keep_mask=False
+        )
+        png.write(tmp_png)
         if geo_path is not None:
             with open(tmp_geo, "w", encoding="utf-8") as fh:
                 json.dump(result.to_geojson(), fh, ensure_ascii=False)
@@ -104,7 +102,7 @@ def run_detect(
             raise
         raise TileWriteError(f"{exc.filename}: 无法写入 / cannot write ({exc.strerror})") from exc
     finally:
-        for f in (tmp_tif, tmp_png, tmp_geo, Path(f"{tmp_png}.aux.xml")):
+        for f in (tmp_png, tmp_geo):
             with suppress(OSError):
                 f.unlink()
         with suppress(OSError):
@@ -112,6 +110,6 @@ def run_detect(
     app = sum(1 for p in result.polygons if p.change == "appeared")
     return CliSummary(
         polygons=len(result.polygons), appeared=app, disappeared=len(result.polygons) - app,
-        changed_fraction=counts[0] / max(ai.width * ai.height, 1), crs=result.crs,
+        changed_fraction=png.changed / max(ai.width * ai.height, 1), crs=result.crs,
         seconds=result.stats.get("seconds", 0.0),
     )

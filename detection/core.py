@@ -1,4 +1,11 @@
-"""The in-memory method on one window: normalise, co-register, two-stage change, decide."""
+"""The in-memory method on one window: normalise, co-register, two-stage change, decide.
+
+The costly stage runs only on boxes around the candidates of the cheap first stage. A box holds
+one group of nearby candidate components; boxes are at least ``2 * MARGIN`` pixels apart, so the
+blob decisions of one box cannot reach another. Features of a box are computed on a crop with
+``PAD`` pixels of context, at least the reach of the feature filters, so every scored pixel gets
+exactly the value it would get if the whole window were scored.
+"""
 
 from __future__ import annotations
 
@@ -11,25 +18,147 @@ import numpy as np
 from detection import align, change
 from detection.types import DetectParams
 
-#: Block size (pixels at working resolution) of the costly stage and its context margin.
-BLOCK = 128
-PAD = 24
+#: Reduction factor of the cheap first stage (and of the window's cue statistics).
+FIRST_STAGE_FACTOR = 4
+#: Context (pixels at working resolution) around the scored pixels of the costly stage: at least
+#: the reach of its widest filter chain (about 19 px for the current features).
+PAD = int(getattr(change, "CONTEXT_PX", 24))
+#: Largest side of the scored part of one costly-stage call (bounds the feature stack's memory).
+TILE = 256
+#: Empty border around the candidates of one decision box (more than the blob decisions reach).
+MARGIN = 8
+#: Shifts below this (pixels) are not worth a resampling.
+NEGLIGIBLE_SHIFT_PX = 0.05
+
+
+@dataclass
+class Patch:
+    """A piece of a window's labelled change mask; everything outside a window's patches is 0.
+
+    Attributes:
+        row: row offset in the window.
+        col: column offset in the window.
+        mask: ``(h, w)`` uint8 0 / APPEARED / DISAPPEARED.
+        score: ``(h, w)`` float32 blob score.
+    """
+
+    row: int
+    col: int
+    mask: np.ndarray
+    score: np.ndarray
 
 
 @dataclass
 class WindowOutput:
-    """What one window yields: labelled mask, blob score and diagnostics."""
+    """What one window yields: the changed patches and diagnostics."""
 
-    mask: np.ndarray
-    score: np.ndarray
+    shape: tuple[int, int]
+    patches: list[Patch]
     shift: tuple[float, float]
     candidate_fraction: float
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The labelled mask of the whole window (``(h, w)`` uint8)."""
+        out = np.zeros(self.shape, np.uint8)
+        for p in self.patches:
+            out[p.row : p.row + p.mask.shape[0], p.col : p.col + p.mask.shape[1]] = p.mask
+        return out
+
+    @property
+    def score(self) -> np.ndarray:
+        """The blob score of the whole window (``(h, w)`` float32)."""
+        out = np.zeros(self.shape, np.float32)
+        for p in self.patches:
+            out[p.row : p.row + p.mask.shape[0], p.col : p.col + p.mask.shape[1]] = p.score
+        return out
+
+
+@dataclass
+class Aligned:
+    """A pair on one grid, normalised and co-registered."""
+
+    a: np.ndarray
+    b: np.ndarray
+    valid: np.ndarray | None
+    shift: tuple[float, float]
+
+
+def align_pair(
+    a_src: np.ndarray,
+    b8: np.ndarray,
+    params: DetectParams,
+    *,
+    a_valid: np.ndarray | None = None,
+    b_valid: np.ndarray | None = None,
+    margin: int = 0,
+    prior: tuple[float, float] = (0.0, 0.0),
+) -> Aligned:
+    """Radiometric normalisation of ``b8`` to the before image and sub-pixel co-registration.
+
+    The before image is resampled (once, and only when the shift is worth it) onto the after
+    grid, so the output grid is exactly that of ``b8``.
+
+    Args:
+        a_src: before ``(h + 2 * margin, w + 2 * margin, 3)`` uint8; its pixel
+            ``(margin + x + prior_x, margin + y + prior_y)`` lies at after pixel ``(x, y)`` by
+            georeferencing.
+        b8: after ``(h, w, 3)`` uint8.
+        params: method parameters.
+        a_valid: valid pixels of ``a_src`` (None = all).
+        b_valid: valid pixels of ``b8`` (None = all).
+        margin: extra pixels of ``a_src`` on each side (real data for the shift).
+        prior: sub-pixel offset from georeferencing.
+
+    Returns:
+        :class:`Aligned` with the before image on the after grid, the matched after image, the
+        pixels valid in both (None = all) and the residual shift found by co-registration
+        (``b(x + dx) ~ a(x)`` after placing by georeferencing; ``(0, 0)`` when none was applied).
+    """
+    h, w = b8.shape[:2]
+    m = margin
+    a0 = a_src[m : m + h, m : m + w]
+    va0 = None if a_valid is None else a_valid[m : m + h, m : m + w]
+    valid0 = _and(va0, b_valid)
+    bm = align.match_histograms(b8, a0, valid0)
+    tx, ty = prior
+    shift = (0.0, 0.0)
+    if params.coregister:
+        d = align.measure_shift(a0, bm, valid0, max_shift=params.max_shift_px)
+        # b(x + d) ~ a0(x): the before image moves by -d; georeferencing alone would move it by prior
+        if d is not None and np.hypot(d[0] + tx, d[1] + ty) >= align.MIN_SHIFT_PX:
+            shift = (d[0] + tx, d[1] + ty)
+            tx, ty = -d[0], -d[1]
+    if np.hypot(tx, ty) < NEGLIGIBLE_SHIFT_PX:
+        a = np.ascontiguousarray(a0)
+        valid = valid0
+    else:
+        mat = np.array([[1, 0, m + tx], [0, 1, m + ty]], np.float32)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        a = np.asarray(cv2.warpAffine(a_src, mat, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE))
+        va = None
+        if a_valid is not None:
+            v = cv2.warpAffine(a_valid.astype(np.uint8) * 255, mat, (w, h), flags=flags,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            va = np.asarray(v) == 255
+        valid = _and(va, b_valid)
+    if valid is not None and valid.all():
+        valid = None
+    return Aligned(a, bm, valid, shift)
+
+
+def _and(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+    if x is None:
+        return y
+    if y is None:
+        return x
+    return x & y
 
 
 def prepare_pair(
     a8: np.ndarray, b8: np.ndarray, valid: np.ndarray | None, params: DetectParams
 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
-    """Radiometric normalisation of ``b8`` to ``a8`` and sub-pixel co-registration.
+    """Radiometric normalisation and sub-pixel co-registration of a pair already on one grid.
 
     Args:
         a8: before ``(h, w, 3)`` uint8 RGB.
@@ -38,55 +167,11 @@ def prepare_pair(
         params: method parameters.
 
     Returns:
-        ``(a8, b8_matched_and_shifted, (dx, dy))``.
+        ``(a8_shifted, b8_matched, (dx, dy))``: the before image moved onto the after image when
+        co-registration found a shift, the after image matched to the before one, and the shift.
     """
-    bm = align.match_histograms(b8, a8, valid)
-    shift = (0.0, 0.0)
-    if params.coregister:
-        bm, shift = align.coregister(a8, bm, valid, max_shift=params.max_shift_px)
-    return a8, bm, shift
-
-
-def probability_in_blocks(
-    a8: np.ndarray, b8: np.ndarray, cand: np.ndarray, model: Any, stats: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run the costly stage only on blocks that hold candidate pixels.
-
-    Args:
-        a8: before ``(h, w, 3)`` uint8.
-        b8: after ``(h, w, 3)`` uint8, matched to ``a8``.
-        cand: bool ``(h, w)`` candidate pixels.
-        model: pixel classifier.
-        stats: cue statistics of the whole window (computed here when None).
-
-    Returns:
-        ``(prob, direction)`` float32 ``(h, w)`` maps (0 outside processed blocks).
-    """
-    h, w = cand.shape
-    prob = np.zeros((h, w), np.float32)
-    direction = np.zeros((h, w), np.float32)
-    if not cand.any():
-        return prob, direction
-    if stats is None:
-        stats = change.cue_stats(a8, b8)
-    for y0 in range(0, h, BLOCK):
-        for x0 in range(0, w, BLOCK):
-            y1, x1 = min(y0 + BLOCK, h), min(x0 + BLOCK, w)
-            c = cand[y0:y1, x0:x1]
-            if not c.any():
-                continue
-            py0, px0 = max(0, y0 - PAD), max(0, x0 - PAD)
-            py1, px1 = min(h, y1 + PAD), min(w, x1 + PAD)
-            region = np.zeros((py1 - py0, px1 - px0), bool)
-            inner = (slice(y0 - py0, y1 - py0), slice(x0 - px0, x1 - px0))
-            region[inner] = c
-            p, d = change.change_probability(
-                a8[py0:py1, px0:px1].astype(np.float32), b8[py0:py1, px0:px1].astype(np.float32),
-                model, region=region, stats=stats,
-            )
-            prob[y0:y1, x0:x1] = p[inner]
-            direction[y0:y1, x0:x1] = d[inner]
-    return prob, direction
+    al = align_pair(a8, b8, params, a_valid=valid)
+    return al.a, al.b, al.shift
 
 
 def detect_window(
@@ -112,32 +197,205 @@ def detect_window(
     Returns:
         A :class:`WindowOutput` on the native window grid.
     """
+    al = align_pair(a8, b8, params, a_valid=None if valid is None or valid.all() else valid)
+    return detect_aligned(al, params, scale=scale, min_area_px=min_area_px, model=model)
+
+
+def detect_aligned(
+    al: Aligned, params: DetectParams, scale: float = 1.0, min_area_px: int | None = None, model: Any = None
+) -> WindowOutput:
+    """Two-stage change detection on an aligned pair (see :func:`align_pair`).
+
+    Args:
+        al: the aligned pair.
+        params: method parameters.
+        scale: working resolution factor (< 1 shrinks fine imagery before the costly stage).
+        min_area_px: smallest blob in native pixels (default ``params.min_area_px``).
+        model: classifier (default: the committed model).
+
+    Returns:
+        A :class:`WindowOutput` on the native window grid.
+    """
+    a8, bm, valid = al.a, al.b, al.valid
+    h, w = a8.shape[:2]
+    f = FIRST_STAGE_FACTOR
+    sh, sw = max(1, -(-h // f)), max(1, -(-w // f))
+    ra = np.asarray(cv2.resize(a8, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+    rb = np.asarray(cv2.resize(bm, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+    cand_small = change.candidate_mask(ra, rb, params.prefilter, factor=1)
+    if not cand_small.any():
+        return WindowOutput((h, w), [], al.shift, 0.0)
     if model is None:
         model = change.load_model(params.model_path)
-    h, w = a8.shape[:2]
-    a8, bm, shift = prepare_pair(a8, b8, valid, params)
-    cand_small = change.candidate_mask(a8, bm, params.prefilter)
     if scale != 1.0:
         wh, ww = max(8, round(h * scale)), max(8, round(w * scale))
-        a_w = cv2.resize(a8, (ww, wh), interpolation=cv2.INTER_AREA)
-        b_w = cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA)
+        a_w = np.asarray(cv2.resize(a8, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
+        b_w = np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
+        stats = change.cue_stats(a_w, b_w)
     else:
         wh, ww = h, w
         a_w, b_w = a8, bm
-    cand = cv2.resize(cand_small.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST).astype(bool)
-    if valid is not None and not valid.all():
-        vw = cv2.resize(valid.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST).astype(bool)
-        cand &= cv2.erode(vw.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
-    prob, direction = probability_in_blocks(a_w, b_w, cand, model)
+        # the statistics' own reduction is the first stage's (up to rounding to uint8)
+        stats = change.cue_stats(ra, rb, factor=1)
+    cs8 = cand_small.astype(np.uint8)
+    cand = np.asarray(cv2.resize(cs8, (ww, wh), interpolation=cv2.INTER_NEAREST), np.uint8)
+    if valid is not None:
+        vw = cv2.resize(valid.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST)
+        cand &= np.asarray(cv2.erode(vw, np.ones((5, 5), np.uint8)), np.uint8)
     min_px = params.min_area_px if min_area_px is None else min_area_px
+    min_work = max(1, round(min_px * scale * scale))
+    patches: list[Patch] = []
+    n_cand = 0
+    for y0, y1, x0, x1 in candidate_boxes(cs8, (wh, ww)):
+        reg = cand[y0:y1, x0:x1]
+        rows = np.flatnonzero(reg.any(axis=1))
+        if rows.size == 0:
+            continue
+        cols = np.flatnonzero(reg.any(axis=0))
+        n_cand += int(np.count_nonzero(reg))
+        box = (y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1)
+        p = _decide_box(a_w, b_w, cand, box, stats, model, params, min_work)
+        if p is not None:
+            patches.append(p)
+    if (wh, ww) != (h, w):
+        patches = [_to_native(p, (wh, ww), (h, w)) for p in patches]
+    if valid is not None:
+        patches = [q for q in (_mask_invalid(p, valid) for p in patches) if q is not None]
+    return WindowOutput((h, w), patches, al.shift, n_cand / float(wh * ww))
+
+
+def candidate_boxes(cells: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Disjoint boxes (working pixels) around groups of candidate components.
+
+    Args:
+        cells: the first stage's ``(sh, sw)`` uint8 candidate cells.
+        shape: ``(h, w)`` of the working grid the cells are resized to (nearest neighbour).
+
+    Returns:
+        ``(y0, y1, x0, x1)`` half-open boxes, row-major, each holding every working pixel of its
+        candidate components plus ``MARGIN``, no two closer than one pixel.
+    """
+    h, w = shape
+    sh, sw = cells.shape
+    n, _, st, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
+    if n <= 1:
+        return []
+    ry, rx = h / sh, w / sw
+    s = st[1:, :4].astype(np.float64)
+    b = np.empty((n - 1, 4), np.int64)
+    b[:, 0] = np.floor(s[:, 1] * ry) - 1 - MARGIN
+    b[:, 1] = np.ceil((s[:, 1] + s[:, 3]) * ry) + 1 + MARGIN
+    b[:, 2] = np.floor(s[:, 0] * rx) - 1 - MARGIN
+    b[:, 3] = np.ceil((s[:, 0] + s[:, 2]) * rx) + 1 + MARGIN
+    np.clip(b[:, :2], 0, h, out=b[:, :2])
+    np.clip(b[:, 2:], 0, w, out=b[:, 2:])
+    b = merge_boxes(b)
+    order = np.lexsort((b[:, 2], b[:, 0]))
+    return [tuple(int(v) for v in b[i]) for i in order]  # type: ignore[misc]
+
+
+def merge_boxes(b: np.ndarray) -> np.ndarray:
+    """Merge ``(y0, y1, x0, x1)`` boxes that overlap or touch until none do."""
+    while len(b) > 1:
+        ov = (
+            (b[:, None, 0] <= b[None, :, 1]) & (b[None, :, 0] <= b[:, None, 1])
+            & (b[:, None, 2] <= b[None, :, 3]) & (b[None, :, 2] <= b[:, None, 3])
+        )
+        n = len(b)
+        lab = np.arange(n, dtype=np.int32)
+        while True:  # smallest index of each connected group of boxes
+            new = np.where(ov, lab[None, :], np.int32(n)).min(axis=1)
+            new = new[new]
+            if np.array_equal(new, lab):
+                break
+            lab = new
+        groups = np.unique(lab)
+        if len(groups) == n:
+            break
+        idx = np.searchsorted(groups, lab)
+        nb = np.empty((len(groups), 4), np.int64)
+        nb[:, [0, 2]] = np.iinfo(np.int64).max
+        nb[:, [1, 3]] = np.iinfo(np.int64).min
+        np.minimum.at(nb[:, 0], idx, b[:, 0])
+        np.maximum.at(nb[:, 1], idx, b[:, 1])
+        np.minimum.at(nb[:, 2], idx, b[:, 2])
+        np.maximum.at(nb[:, 3], idx, b[:, 3])
+        b = nb
+    return b
+
+
+def _decide_box(
+    a_w: np.ndarray,
+    b_w: np.ndarray,
+    cand: np.ndarray,
+    box: tuple[int, int, int, int],
+    stats: np.ndarray,
+    model: Any,
+    params: DetectParams,
+    min_area_px: int,
+) -> Patch | None:
+    """Costly stage and blob decisions for the candidates inside ``box`` (their tight bounds)."""
+    h, w = cand.shape
+    ty0, ty1, tx0, tx1 = box
+    dy0, dy1, dx0, dx1 = max(0, ty0 - MARGIN), min(h, ty1 + MARGIN), max(0, tx0 - MARGIN), min(w, tx1 + MARGIN)
+    prob = np.zeros((dy1 - dy0, dx1 - dx0), np.float32)
+    direction = np.zeros_like(prob)
+    for py0 in range(ty0, ty1, TILE):
+        for px0 in range(tx0, tx1, TILE):
+            py1, px1 = min(py0 + TILE, ty1), min(px0 + TILE, tx1)
+            c = cand[py0:py1, px0:px1]
+            if not c.any():
+                continue
+            fy0, fy1, fx0, fx1 = max(0, py0 - PAD), min(h, py1 + PAD), max(0, px0 - PAD), min(w, px1 + PAD)
+            region = np.zeros((fy1 - fy0, fx1 - fx0), bool)
+            inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
+            region[inner] = c
+            p, d = change.change_probability(
+                a_w[fy0:fy1, fx0:fx1].astype(np.float32), b_w[fy0:fy1, fx0:fx1].astype(np.float32),
+                model, region=region, stats=stats,
+            )
+            out = (slice(py0 - dy0, py1 - dy0), slice(px0 - dx0, px1 - dx0))
+            prob[out] = p[inner]
+            direction[out] = d[inner]
     mask, score = change.decide(
         prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
-        blob_score=params.blob_score, min_area_px=max(1, round(min_px * scale * scale)), grow_steps=params.grow_steps,
+        blob_score=params.blob_score, min_area_px=min_area_px, grow_steps=params.grow_steps,
     )
-    if (wh, ww) != (h, w):
-        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-        score = cv2.resize(score, (w, h), interpolation=cv2.INTER_NEAREST)
-    if valid is not None:
-        mask[~valid] = 0
-        score[~valid] = 0
-    return WindowOutput(mask, score, shift, float(cand.mean()))
+    return _trim(Patch(dy0, dx0, mask, score))
+
+
+def _trim(p: Patch) -> Patch | None:
+    """The patch cut to the bounds of its changed pixels (None when it has none)."""
+    rows = np.flatnonzero(p.mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(p.mask.any(axis=0))
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return Patch(p.row + r0, p.col + c0, p.mask[r0:r1, c0:c1].copy(), p.score[r0:r1, c0:c1].copy())
+
+
+def _to_native(p: Patch, work: tuple[int, int], native: tuple[int, int]) -> Patch:
+    """A working-resolution patch on the native grid (nearest neighbour, as ``cv2.resize``)."""
+    (wh, ww), (h, w) = work, native
+
+    def span(o: int, n: int, src: int, dst: int) -> tuple[int, np.ndarray]:
+        lo = max(0, int(np.floor(o * dst / src)) - 1)
+        hi = min(dst, int(np.ceil((o + n) * dst / src)) + 1)
+        idx = np.arange(lo, hi)
+        s = np.minimum((idx * (src / dst)).astype(np.int64), src - 1)
+        keep = (s >= o) & (s < o + n)
+        return int(idx[keep][0]), s[keep] - o
+
+    r0, rs = span(p.row, p.mask.shape[0], wh, h)
+    c0, cs = span(p.col, p.mask.shape[1], ww, w)
+    return Patch(r0, c0, p.mask[np.ix_(rs, cs)], p.score[np.ix_(rs, cs)])
+
+
+def _mask_invalid(p: Patch, valid: np.ndarray) -> Patch | None:
+    v = valid[p.row : p.row + p.mask.shape[0], p.col : p.col + p.mask.shape[1]]
+    if v.all():
+        return p
+    mask, score = p.mask.copy(), p.score.copy()
+    mask[~v] = 0
+    score[~v] = 0
+    return _trim(Patch(p.row, p.col, mask, score))

@@ -43,7 +43,24 @@ def get_client(
         n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
         memory_limit=memory_limit, dashboard_address=":0",
     )
-    return Client(cluster)
+    client = Client(cluster)
+    if processes:
+        # one OpenCV thread per worker process: the parallelism comes from the workers
+        client.register_plugin(_single_threaded_opencv(), name="detection-opencv-threads")
+    return client
+
+
+def _single_threaded_opencv() -> Any:
+    """A Dask worker plugin that keeps OpenCV on one thread in each worker (also after restarts)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class SingleThreadedOpenCV(WorkerPlugin):  # type: ignore[misc]
+        def setup(self, worker: Any) -> None:
+            import cv2
+
+            cv2.setNumThreads(1)
+
+    return SingleThreadedOpenCV()
 
 
 def close_client(client: Any) -> None:

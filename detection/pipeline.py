@@ -10,6 +10,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
@@ -18,6 +19,7 @@ from detection.errors import GridMismatchError
 from detection.types import ChangePolygon, ChangeResult, DetectParams, ImageData
 
 Progress = Callable[[float], None]
+#: Receives ``(window, labelled_block)`` for each changed patch of the output mask.
 MaskSink = Callable[[Window, np.ndarray], None]
 
 #: Masks of rasters up to this many pixels are kept in memory by :func:`detect_files`.
@@ -82,12 +84,16 @@ def detect_arrays(
 
 
 # ----------------------------------------------------------------------------- files
+#: A changed patch of the output mask: raster row, raster column and the labelled block.
+MaskPatch = tuple[int, int, np.ndarray]
+
+
 @dataclass
 class TileOutput:
-    """What a worker sends back for one tile (small: the core mask and its polygons)."""
+    """What a worker sends back for one tile (small: the changed patches of its core and its polygons)."""
 
     tile: windows.Tile
-    mask: np.ndarray
+    patches: list[MaskPatch] = field(default_factory=list)
     inner: list[ChangePolygon] = field(default_factory=list)
     edge: list[ChangePolygon] = field(default_factory=list)
     shift: tuple[float, float] = (0.0, 0.0)
@@ -126,9 +132,17 @@ def check_pair(before_path: str | os.PathLike[str], after_path: str | os.PathLik
     return bi, ai
 
 
+def _same_scale(t1: Any, t2: Any) -> bool:
+    """Whether two affine transforms differ only by a translation."""
+    return bool(
+        np.allclose([t1.a, t1.b, t1.d, t1.e], [t2.a, t2.b, t2.d, t2.e], rtol=1e-9, atol=1e-12)
+    )
+
+
 def _read_pair_window(
     before_path: str, after_path: str, ai: rasterio_io.RasterInfo, bi: rasterio_io.RasterInfo, win: Window
 ) -> tuple[ImageData, ImageData]:
+    """Read one window of both rasters with ``before`` on the after grid (used for review chips)."""
     after = rasterio_io.read_window(after_path, win)
     if ai.crs is None:
         before = rasterio_io.read_window(before_path, win)
@@ -147,13 +161,6 @@ def _read_pair_window(
     before = rasterio_io.read_window(before_path, bwin, boundless=True)
     before = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
     return before, after
-
-
-def _same_scale(t1: Any, t2: Any) -> bool:
-    """Whether two affine transforms differ only by a translation."""
-    return bool(
-        np.allclose([t1.a, t1.b, t1.d, t1.e], [t2.a, t2.b, t2.d, t2.e], rtol=1e-9, atol=1e-12)
-    )
 
 
 def _read_translated(
@@ -184,8 +191,54 @@ def _read_translated(
     return ImageData(out, window_transform(win, ai.transform), ai.crs, np.ascontiguousarray(valid))
 
 
+def _aligned_pair(
+    before_path: str, after_path: str, bi: rasterio_io.RasterInfo, ai: rasterio_io.RasterInfo, win: Window,
+    params: DetectParams,
+) -> core.Aligned:
+    """Read one window of both rasters and align them on the after grid.
+
+    Grids that differ by a translation only (the usual case) are read at an integer offset with
+    a margin and resampled once, by the georeferenced offset and the co-registration residual
+    together (not at all when both are negligible); other grids are reprojected.
+    """
+    with rasterio_io.opened(after_path) as ds:
+        b8, vb = rasterio_io.read_rgb8(ds, win)
+    margin, prior = 0, (0.0, 0.0)
+    if ai.crs is None:
+        with rasterio_io.opened(before_path) as ds:
+            a_src, va = rasterio_io.read_rgb8(ds, win)
+    elif bi.crs == ai.crs and _same_scale(bi.transform, ai.transform):
+        c0, r0 = ~bi.transform @ (ai.transform @ (float(win.col_off), float(win.row_off)))
+        ic, ir = int(np.floor(c0 + 1e-9)), int(np.floor(r0 + 1e-9))
+        prior = (c0 - ic, r0 - ir)
+        margin = int(np.ceil(params.max_shift_px)) + 2
+        h, w = int(win.height), int(win.width)
+        with rasterio_io.opened(before_path) as ds:
+            a_src, va = rasterio_io.read_rgb8(ds, Window(ic - margin, ir - margin, w + 2 * margin, h + 2 * margin),
+                                              boundless=True)
+    else:
+        from rasterio.warp import transform_bounds
+
+        t = window_transform(win, ai.transform)
+        x0, y0 = t @ (0, 0)
+        x1, y1 = t @ (int(win.width), int(win.height))
+        bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        if bi.crs != ai.crs:
+            bounds = transform_bounds(ai.crs, bi.crs, *bounds)
+        bwin = rasterio_io.window_for_bounds(before_path, bounds, pad=2)
+        before = rasterio_io.read_window(before_path, bwin, boundless=True)
+        before = align.reproject_to_grid(before, t, ai.crs, (int(win.height), int(win.width)))
+        a_src, va = align.to_rgb8(before.array), before.valid
+    return core.align_pair(a_src, b8, params, a_valid=va, b_valid=vb, margin=margin, prior=prior)
+
+
 def process_tile(
-    before_path: str, after_path: str, tile: windows.Tile, params: DetectParams, model_path: str | None = None
+    before_path: str,
+    after_path: str,
+    tile: windows.Tile,
+    params: DetectParams,
+    model_path: str | None = None,
+    infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo] | None = None,
 ) -> TileOutput:
     """Detect changes in one tile (runs in a worker; reads its own windows).
 
@@ -195,50 +248,57 @@ def process_tile(
         tile: the tile to process.
         params: method parameters.
         model_path: overrides ``params.model_path``.
+        infos: ``(before, after)`` metadata when the caller has it (saves opening the files).
 
     Returns:
-        The tile's core mask and its polygons, split into inner ones and ones touching the core edge.
+        The changed patches of the tile's core and their polygons, split into inner ones and ones
+        touching an internal core edge.
     """
     t0 = time.perf_counter()
-    bi = rasterio_io.info(before_path)
-    ai = rasterio_io.info(after_path)
-    before, after = _read_pair_window(before_path, after_path, ai, bi, tile.read)
-    valid = before.valid_mask & after.valid_mask
-    a8 = align.to_rgb8(before.array)
-    b8 = align.to_rgb8(after.array)
-    px = ai.pixel_size
-    geo = vectorize.is_geographic(ai.crs)
+    bi, ai = infos if infos is not None else (rasterio_io.info(before_path), rasterio_io.info(after_path))
+    al = _aligned_pair(before_path, after_path, bi, ai, tile.read, params)
+    if al.valid is not None and not al.valid.any():
+        return TileOutput(tile, seconds=time.perf_counter() - t0)
     from detection import change
 
     model = change.load_model(model_path or params.model_path)
-    if not valid.any():
-        out_mask = np.zeros((int(tile.core.height), int(tile.core.width)), np.uint8)
-        return TileOutput(tile, out_mask, seconds=time.perf_counter() - t0)
-    res = core.detect_window(
-        a8, b8, None if valid.all() else valid, params,
-        scale=1.0 if geo else working_scale(px, params), min_area_px=min_area_px(px, params, geo), model=model,
+    px = ai.pixel_size
+    geo = vectorize.is_geographic(ai.crs)
+    res = core.detect_aligned(
+        al, params, scale=1.0 if geo else working_scale(px, params), min_area_px=min_area_px(px, params, geo),
+        model=model,
     )
     rs, cs = tile.inner
-    mask = np.ascontiguousarray(res.mask[rs, cs])
-    score = np.ascontiguousarray(res.score[rs, cs])
     ctf = window_transform(tile.core, ai.transform)
-    polys = vectorize.vectorize(
-        mask, score, ctf, ai.crs, min_area_m2=0.0, min_area_px=0, simplify_px=0.0,
-    )
-    # pieces touching an internal core edge are merged with their neighbours later
-    h, w = mask.shape
+    h, w = int(tile.core.height), int(tile.core.width)
+    internal = [tile.core.col_off > 0, tile.core.row_off > 0,
+                tile.core.col_off + w < ai.width, tile.core.row_off + h < ai.height]
+    patches: list[MaskPatch] = []
     inner: list[ChangePolygon] = []
     edge: list[ChangePolygon] = []
-    touch = np.zeros(4, bool)
-    for p in polys:
-        minx, miny, maxx, maxy = p.geometry.bounds
-        c0, r0 = ~ctf @ (minx, maxy)
-        c1, r1 = ~ctf @ (maxx, miny)
-        touch[:] = [min(c0, c1) <= 0.5, min(r0, r1) <= 0.5, max(c0, c1) >= w - 0.5, max(r0, r1) >= h - 0.5]
-        internal = [tile.core.col_off > 0, tile.core.row_off > 0,
-                    tile.core.col_off + w < ai.width, tile.core.row_off + h < ai.height]
-        (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(p)
-    return TileOutput(tile, mask, inner, edge, res.shift, res.candidate_fraction, time.perf_counter() - t0)
+    for p in res.patches:
+        ph, pw = p.mask.shape
+        r0, r1 = max(p.row, rs.start), min(p.row + ph, rs.stop)
+        c0, c1 = max(p.col, cs.start), min(p.col + pw, cs.stop)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        mask = p.mask[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
+        if not mask.any():
+            continue
+        score = p.score[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
+        # row and column of the piece in the core, then in the raster
+        cr, cc = r0 - rs.start, c0 - cs.start
+        patches.append((int(tile.core.row_off) + cr, int(tile.core.col_off) + cc, np.ascontiguousarray(mask)))
+        ptf = ctf @ Affine.translation(cc, cr)
+        polys = vectorize.vectorize(mask, score, ptf, ai.crs, min_area_m2=0.0, min_area_px=0, simplify_px=0.0)
+        # pieces touching an internal core edge are merged with their neighbours later
+        for poly in polys:
+            minx, miny, maxx, maxy = poly.geometry.bounds
+            x0, y0 = ~ctf @ (minx, maxy)
+            x1, y1 = ~ctf @ (maxx, miny)
+            touch = [min(x0, x1) <= 0.5, min(y0, y1) <= 0.5, max(x0, x1) >= w - 0.5, max(y0, y1) >= h - 0.5]
+            (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(poly)
+    return TileOutput(tile, patches, inner, edge, res.shift, res.candidate_fraction, time.perf_counter() - t0)
 
 
 def _finish_polygons(
@@ -279,8 +339,9 @@ def detect_files(
         progress: called with the finished fraction (0..1) after each window.
         client: a ``dask.distributed.Client``; windows are fanned out to its workers. None runs
             the windows one after the other in this process.
-        mask_sink: called with ``(window, labelled_core_mask)`` for each window, in completion
-            order (e.g. :class:`detection.rasterio_io.MaskWriter.write`).
+        mask_sink: called with ``(window, labelled_block)`` for each changed patch of the mask, in
+            completion order; patches never overlap and every pixel outside them is 0 (e.g.
+            :meth:`detection.mask_png.BinaryMaskPng.add`).
         keep_mask: keep the full mask in memory (default: only for rasters up to 64 Mpx).
 
     Returns:
@@ -293,7 +354,7 @@ def detect_files(
     params = params or DetectParams()
     t0 = time.perf_counter()
     bp, ap = str(before_path), str(after_path)
-    _, ai = check_pair(bp, ap)
+    bi, ai = check_pair(bp, ap)
     tl = windows.tiles(ai.width, ai.height, params.window, params.overlap)
     if keep_mask is None:
         keep_mask = ai.width * ai.height <= IN_MEMORY_MASK_PX
@@ -304,13 +365,13 @@ def detect_files(
     cand = 0.0
     if progress:
         progress(0.0)
-    for done, res in enumerate(_run_tiles(bp, ap, tl, params, client), start=1):
+    for done, res in enumerate(_run_tiles(bp, ap, (bi, ai), tl, params, client), start=1):
         win = res.tile.core
-        if full is not None:
-            r0, c0 = int(win.row_off), int(win.col_off)
-            full[r0 : r0 + int(win.height), c0 : c0 + int(win.width)] = res.mask
-        if mask_sink is not None:
-            mask_sink(win, res.mask)
+        for r0, c0, block in res.patches:
+            if full is not None:
+                full[r0 : r0 + block.shape[0], c0 : c0 + block.shape[1]] = block
+            if mask_sink is not None:
+                mask_sink(Window(c0, r0, block.shape[1], block.shape[0]), block)
         inner.extend(res.inner)
         edge.extend(res.edge)
         shifts.append(res.shift)
@@ -330,14 +391,17 @@ def detect_files(
     return ChangeResult(full, polys, ai.transform, ai.crs, None, (ai.height, ai.width), stats)
 
 
-def _run_tiles(bp: str, ap: str, tl: list[windows.Tile], params: DetectParams, client: Any) -> Iterable[TileOutput]:
+def _run_tiles(
+    bp: str, ap: str, infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo], tl: list[windows.Tile],
+    params: DetectParams, client: Any,
+) -> Iterable[TileOutput]:
     if client is None:
         for t in tl:
-            yield process_tile(bp, ap, t, params)
+            yield process_tile(bp, ap, t, params, None, infos)
         return
     from detection.distributed import map_unordered
 
-    yield from map_unordered(client, process_tile, [(bp, ap, t, params) for t in tl])
+    yield from map_unordered(client, process_tile, [(bp, ap, t, params, None, infos) for t in tl])
 
 
 __all__ = ["ChangeResult", "DetectParams", "ImageData", "detect_arrays", "detect_files", "process_tile"]

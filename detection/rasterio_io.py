@@ -115,7 +115,7 @@ def read_window(path: str | os.PathLike[str], window: Window | None = None, boun
         bands = _rgb_bands(ds.count)
         try:
             arr = ds.read(bands, window=win, boundless=boundless, fill_value=0)
-            if ds.nodata is not None or any(m.name != "all_valid" for m in ds.mask_flag_enums[0]):
+            if _has_mask(ds):
                 valid = ds.read_masks(1, window=win, boundless=boundless) > 0
             elif boundless:
                 valid = _inside(win, ds.width, ds.height)
@@ -124,6 +124,77 @@ def read_window(path: str | os.PathLike[str], window: Window | None = None, boun
         except (RasterioIOError, ValueError) as exc:
             raise TileReadError(f"{path}: 读取窗口失败 / cannot read window {win} ({exc})") from exc
         return ImageData(arr, window_transform(win, base), crs, valid)
+
+
+@contextmanager
+def opened(path: str | os.PathLike[str]) -> Iterator[rasterio.io.DatasetReader]:
+    """An open raster, for several reads from one file.
+
+    Raises:
+        TileReadError: missing or unreadable file.
+    """
+    with _open(path) as ds:
+        yield ds
+
+
+def _has_mask(ds: rasterio.io.DatasetReader) -> bool:
+    return ds.nodata is not None or any(m.name != "all_valid" for m in ds.mask_flag_enums[0])
+
+
+def read_rgb8(
+    ds: rasterio.io.DatasetReader, window: Window, boundless: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a window of an open raster as ``(h, w, 3)`` uint8 RGB and its validity.
+
+    8-bit rasters with three or more bands are read straight into a pixel-interleaved array
+    (no copy); others go through :func:`detection.align.to_rgb8` (grey repeated, other types
+    stretched).
+
+    Args:
+        ds: an open raster (see :func:`opened`).
+        window: pixel window; may extend beyond the raster when ``boundless``.
+        boundless: pixels outside the raster are 0 and invalid.
+
+    Returns:
+        ``(rgb, valid)``; ``valid`` is None when every pixel is valid.
+
+    Raises:
+        TileReadError: the window cannot be read.
+    """
+    h, w = int(window.height), int(window.width)
+    r0, c0 = int(window.row_off), int(window.col_off)
+    ir0, ic0 = max(0, r0), max(0, c0)
+    ir1, ic1 = min(ds.height, r0 + h), min(ds.width, c0 + w)
+    inside = (ir0, ic0, ir1, ic1) == (r0, c0, r0 + h, c0 + w)
+    try:
+        if ds.count < 3 or ds.dtypes[0] != "uint8":
+            from detection.align import to_rgb8
+
+            arr = ds.read(_rgb_bands(ds.count), window=window, boundless=boundless and not inside, fill_value=0)
+            if _has_mask(ds):
+                valid: np.ndarray | None = ds.read_masks(1, window=window, boundless=boundless and not inside) > 0
+            else:
+                valid = None if inside else _inside(window, ds.width, ds.height)
+            return to_rgb8(arr), valid
+        if not inside and not boundless:
+            raise ValueError("window extends beyond the raster")
+        out = np.zeros((h, w, 3), np.uint8)
+        valid = None if inside else np.zeros((h, w), bool)
+        if ir1 > ir0 and ic1 > ic0:
+            sub = Window(ic0, ir0, ic1 - ic0, ir1 - ir0)
+            part = (slice(ir0 - r0, ir1 - r0), slice(ic0 - c0, ic1 - c0))
+            ds.read([1, 2, 3], window=sub, out=out[part].transpose(2, 0, 1))
+            if _has_mask(ds):
+                m = ds.read_masks(1, window=sub) > 0
+                if valid is None:
+                    valid = m
+                else:
+                    valid[part] = m
+            elif valid is not None:
+                valid[part] = True
+    except (RasterioIOError, ValueError) as exc:
+        raise TileReadError(f"{ds.name}: 读取窗口失败 / cannot read window {window} ({exc})") from exc
+    return out, valid
 
 
 def _inside(win: Window, width: int, height: int) -> np.ndarray:

@@ -74,7 +74,7 @@ def vectorize(
             x, y, bw, bh = (int(v) for v in stats[label, :4])
             own = lab[y : y + bh, x : x + bw] == label
             mean = float(score[y : y + bh, x : x + bw][own].mean())
-            t = transform * Affine.translation(x, y)
+            t = transform @ Affine.translation(x, y)
             geom_json = next(iter(shapes(own.astype(np.uint8), mask=own, transform=t, connectivity=8)))[0]
             geom = shape(geom_json)
             if simplify_px > 0:
