@@ -81,22 +81,32 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = 
     r = np.asarray(cv2.Laplacian(cv2.GaussianBlur(r, (3, 3), 0), cv2.CV_32F), np.float32)
     m = np.asarray(cv2.Laplacian(cv2.GaussianBlur(m, (3, 3), 0), cv2.CV_32F), np.float32)
     win = cv2.createHanningWindow(r.shape[::-1], cv2.CV_32F)
-    dx, dy, resp = _phase_peak(r, m, win)
+    fr = _spectrum(r, win)
+    dx, dy, resp = _phase_peak(fr, m, win)
     # one refinement on the resampled residual reduces the interpolation bias further
     if np.hypot(dx, dy) < min(r.shape) / 4:
-        ex, ey, _ = _phase_peak(r, apply_shift(m, dx, dy), win)
+        ex, ey, _ = _phase_peak(fr, apply_shift(m, dx, dy), win)
         if np.hypot(ex, ey) < 1.0:
             dx, dy = dx + ex, dy + ey
     return float(dx), float(dy), float(resp)
 
 
-def _phase_peak(r: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
-    """Phase correlation with the sinc-peak sub-pixel estimate of Foroosh et al. (2002)."""
-    fr = np.fft.rfft2((r - r.mean()) * win)
-    fm = np.fft.rfft2((m - m.mean()) * win)
-    x = fm * np.conj(fr)
+def _spectrum(x: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """Half spectrum of a windowed, mean-free image."""
+    return np.fft.rfft2((x - x.mean()) * win)
+
+
+def _phase_peak(fr: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
+    """Phase correlation with the sinc-peak sub-pixel estimate of Foroosh et al. (2002).
+
+    Args:
+        fr: spectrum of the reference (see :func:`_spectrum`).
+        m: the moving image.
+        win: the apodisation window.
+    """
+    x = _spectrum(m, win) * np.conj(fr)
     x /= np.abs(x) + 1e-9
-    c = np.fft.irfft2(x, s=r.shape)
+    c = np.fft.irfft2(x, s=m.shape)
     h, w = c.shape
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     c0 = float(c[iy, ix])
@@ -140,7 +150,7 @@ def measure_shift(
     valid: np.ndarray | None = None,
     max_shift: float = 8.0,
     min_response: float = 0.05,
-    crop: int = 768,
+    crop: int = 512,
 ) -> tuple[float, float] | None:
     """Translation of ``b`` relative to ``a`` from a centred crop, or None when unreliable.
 
@@ -175,7 +185,7 @@ def coregister(
     valid: np.ndarray | None = None,
     max_shift: float = 8.0,
     min_response: float = 0.05,
-    crop: int = 768,
+    crop: int = 512,
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Shift ``b`` onto ``a`` when phase correlation finds a plausible translation.
 

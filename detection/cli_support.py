@@ -93,7 +93,7 @@ def run_detect(
         png.write(tmp_png)
         if geo_path is not None:
             with open(tmp_geo, "w", encoding="utf-8") as fh:
-                json.dump(result.to_geojson(), fh, ensure_ascii=False)
+                fh.write(json.dumps(result.to_geojson(), ensure_ascii=False))  # one shot: the C encoder
         os.replace(tmp_png, mask_path)
         if geo_path is not None:
             os.replace(tmp_geo, geo_path)

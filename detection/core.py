@@ -130,7 +130,7 @@ def align_pair(
             shift = (d[0] + tx, d[1] + ty)
             tx, ty = -d[0], -d[1]
     if np.hypot(tx, ty) < NEGLIGIBLE_SHIFT_PX:
-        a = np.ascontiguousarray(a0)
+        a = a0  # a view: rows need not be contiguous for OpenCV
         valid = valid0
     else:
         mat = np.array([[1, 0, m + tx], [0, 1, m + ty]], np.float32)

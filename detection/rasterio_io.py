@@ -130,10 +130,13 @@ def read_window(path: str | os.PathLike[str], window: Window | None = None, boun
 def opened(path: str | os.PathLike[str]) -> Iterator[rasterio.io.DatasetReader]:
     """An open raster, for several reads from one file.
 
+    Uncompressed GeoTIFFs are read through a memory map (several times faster than through
+    GDAL's block cache; the pages are released when the file is closed).
+
     Raises:
         TileReadError: missing or unreadable file.
     """
-    with _open(path) as ds:
+    with rasterio.Env(GTIFF_VIRTUAL_MEM_IO="YES"), _open(path) as ds:
         yield ds
 
 

@@ -1,0 +1,147 @@
+"""The fast path of detection/: candidate boxes, one-resampling alignment, direct reads, mask PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import rasterio
+from rasterio.windows import Window
+
+from detection import change, core, rasterio_io
+from detection.mask_png import BinaryMaskPng
+from detection.types import DetectParams
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+NAIP_2020 = DATA / "aerial" / "m_4709963_se_14_1_20200831.tif"
+
+
+def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.uniform(0, 255, (h // 8, w // 8, 3)).astype(np.float32), (w, h))
+    return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # new roofs on a textured ground, one at the window edge and one bigger than a tile (small
+    # tiles, so that it is scored in several pieces)
+    monkeypatch.setattr(core, "TILE", 96)
+    a8 = _texture(600, 520, seed=1)
+    b8 = a8.copy()
+    for y, x, h, w, tone in ((40, 60, 30, 40, 220), (300, 0, 25, 35, 200), (380, 250, 150, 200, 235),
+                             (120, 400, 20, 20, 180)):
+        b8[y : y + h, x : x + w] = (tone, tone, tone + 10)
+        b8[y + h : y + h + 4, x : x + w] //= 3  # its shadow
+    params = DetectParams()
+    al = core.align_pair(a8, b8, params)
+    model = change.load_model()
+    out = core.detect_aligned(al, params, min_area_px=40, model=model)
+    assert len(out.patches) >= 3 and out.mask.any()
+    # reference: the costly stage on the whole window, then the blob decisions on the whole window
+    h, w = al.a.shape[:2]
+    ra = cv2.resize(al.a, (-(-w // 4), -(-h // 4)), interpolation=cv2.INTER_AREA)
+    rb = cv2.resize(al.b, (-(-w // 4), -(-h // 4)), interpolation=cv2.INTER_AREA)
+    cells = change.candidate_mask(ra, rb, params.prefilter, factor=1).astype(np.uint8)
+    cand = cv2.resize(cells, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    prob, direction = change.change_probability(
+        al.a.astype(np.float32), al.b.astype(np.float32), model, region=cand,
+        stats=change.cue_stats(ra, rb, factor=1),
+    )
+    mask, score = change.decide(
+        prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
+        blob_score=params.blob_score, min_area_px=40, grow_steps=params.grow_steps,
+    )
+    assert np.array_equal(out.mask, mask)
+    assert np.allclose(out.score, score, atol=1e-4)
+    assert out.candidate_fraction == pytest.approx(cand.mean())
+    # patches never overlap
+    cover = np.zeros((h, w), np.int32)
+    for p in out.patches:
+        cover[p.row : p.row + p.mask.shape[0], p.col : p.col + p.mask.shape[1]] += 1
+    assert cover.max() == 1
+
+
+def test_candidate_boxes_are_disjoint_and_hold_every_candidate() -> None:
+    cells = np.zeros((40, 50), np.uint8)
+    cells[2:5, 2:5] = 1
+    cells[6:8, 6:9] = 1  # close to the first: one box
+    cells[20:22, 30:45] = 1
+    cells[25:38, 44:46] = 1  # an L with the previous one's box
+    cells[39, 0] = 1  # at the grid's corner
+    boxes = core.candidate_boxes(cells, (160, 200))
+    cand = cv2.resize(cells, (200, 160), interpolation=cv2.INTER_NEAREST)
+    inside = np.zeros_like(cand)
+    for i, (y0, y1, x0, x1) in enumerate(boxes):
+        assert 0 <= y0 < y1 <= 160 and 0 <= x0 < x1 <= 200
+        inside[y0:y1, x0:x1] += 1
+        for y2, y3, x2, x3 in boxes[i + 1 :]:
+            assert y1 < y2 or y3 < y0 or x1 < x2 or x3 < x0  # apart by at least a pixel
+        # candidates lie at least MARGIN inside their box, except at the grid's edges
+        ys, xs = np.nonzero(cand[y0:y1, x0:x1])
+        assert (ys.min() + y0 - y0 >= core.MARGIN or y0 == 0) and (y1 - (ys.max() + y0) > core.MARGIN or y1 == 160)
+        assert (xs.min() >= core.MARGIN or x0 == 0) and (x1 - (xs.max() + x0) > core.MARGIN or x1 == 200)
+    assert len(boxes) == 3
+    assert inside[cand > 0].min() == 1
+
+
+def test_align_pair_moves_the_before_image_onto_the_after_grid() -> None:
+    scene = _texture(420, 420, seed=3)
+    after = scene[10:410, 10:410]
+    # the before image, read with a margin of 10 px, sits 0.4 px right / 0.3 px down of the
+    # georeferenced position, and its content is displaced by another (1.5, -0.8) px
+    before_src = cv2.warpAffine(
+        scene, np.array([[1, 0, -1.5 - 0.4], [0, 1, 0.8 - 0.3]], np.float32), (420, 420),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT,
+    )
+    params = DetectParams()
+    al = core.align_pair(before_src, after, params, margin=10, prior=(0.4, 0.3))
+    assert al.a.shape == after.shape and al.valid is None
+    inner = (slice(8, -8), slice(8, -8))
+    err = np.abs(al.a[inner].astype(int) - after[inner].astype(int)).mean()
+    off = np.abs(before_src[10:410, 10:410][inner].astype(int) - after[inner].astype(int)).mean()
+    assert err < off / 3
+    assert np.hypot(al.shift[0] + 1.5, al.shift[1] - 0.8) < 0.2
+    # without co-registration only the georeferenced offset is applied
+    geo = core.align_pair(before_src, after, DetectParams(coregister=False), margin=10, prior=(0.4, 0.3))
+    assert geo.shift == (0.0, 0.0)
+    assert np.abs(geo.a[inner].astype(int) - after[inner].astype(int)).mean() > err
+    # invalid margins of the before image invalidate the pixels they reach
+    a_valid = np.ones((420, 420), bool)
+    a_valid[:, :12] = False
+    part = core.align_pair(before_src, after, params, a_valid=a_valid, margin=10, prior=(0.4, 0.3))
+    assert part.valid is not None and not part.valid[:, 0].any() and part.valid[:, 20:].all()
+
+
+def test_direct_read_matches_the_rasterio_read_also_outside_the_raster() -> None:
+    i = rasterio_io.info(NAIP_2020)
+    for win in (Window(100, 50, 64, 32), Window(i.width - 10, -5, 20, 15), Window(-3, i.height - 4, 8, 9)):
+        ref = rasterio_io.read_window(NAIP_2020, win, boundless=True)
+        with rasterio_io.opened(NAIP_2020) as ds:
+            rgb, valid = rasterio_io.read_rgb8(ds, win, boundless=True)
+        assert rgb.shape == (int(win.height), int(win.width), 3)
+        assert np.array_equal(rgb, np.moveaxis(ref.array, 0, -1))
+        assert np.array_equal(valid if valid is not None else np.ones(rgb.shape[:2], bool), ref.valid_mask)
+    with rasterio_io.opened(NAIP_2020) as ds, pytest.raises(rasterio_io.TileReadError, match="window"):
+        rasterio_io.read_rgb8(ds, Window(i.width - 10, 0, 20, 15))
+
+
+def test_mask_png_from_patches(tmp_path: Path) -> None:
+    w, h = 20_000, 1_000  # several row strips, most without any change
+    png = BinaryMaskPng(w, h)
+    ref = np.zeros((h, w), np.uint8)
+    rng = np.random.default_rng(5)
+    for r, c in ((450, 19_990), (455, 3), (998, 500), (-4, -4)):
+        block = (rng.random((12, 30)) > 0.4).astype(np.uint8) * 2
+        png.add(r, c, block)
+        r0, c0 = max(r, 0), max(c, 0)
+        sub = block[r0 - r : h - r, c0 - c : w - c] > 0
+        ref[r0 : r0 + sub.shape[0], c0 : c0 + sub.shape[1]][sub] = 255
+    png.write(tmp_path / "m.png")
+    got = cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED)
+    assert got is not None and got.dtype == np.uint8 and np.array_equal(got, ref)
+    with rasterio.open(tmp_path / "m.png") as ds:
+        assert ds.count == 1 and np.array_equal(ds.read(1), ref)
+    assert png.changed == int((ref > 0).sum())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"]
