@@ -63,28 +63,38 @@ def vectorize(
     if not mask.any():
         return out
     px = float((abs(transform.a) * abs(transform.e)) ** 0.5) or 1.0
+    # one label image for both kinds, traced once within the bounds of the changed pixels
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    sub = mask[y0:y1, x0:x1]
+    labels = np.zeros(sub.shape, np.int32)
+    kinds: list[str] = [""]
     for value, kind in _KINDS.items():
-        sel = (mask == value).astype(np.uint8)
+        sel = (sub == value).astype(np.uint8)
         if not sel.any():
             continue
-        n, lab, stats, _ = cv2.connectedComponentsWithStats(sel, connectivity=8)
-        # each blob is traced in its own bounding box: most of a window is empty, and tracing
-        # the whole label image costs far more than the few blobs it holds
-        for label in range(1, n):
-            x, y, bw, bh = (int(v) for v in stats[label, :4])
-            own = lab[y : y + bh, x : x + bw] == label
-            mean = float(score[y : y + bh, x : x + bw][own].mean())
-            t = transform @ Affine.translation(x, y)
-            geom_json = next(iter(shapes(own.astype(np.uint8), mask=own, transform=t, connectivity=8)))[0]
-            geom = shape(geom_json)
-            if simplify_px > 0:
-                geom = geom.simplify(simplify_px * px, preserve_topology=True)
-            if geom.is_empty:
-                continue
-            area = polygon_area_m2(geom, crs)
-            if area is not None and area < min_area_m2:
-                continue
-            if area is None and geom.area < min_area_px:
-                continue
-            out.append(ChangePolygon(geom, kind, area, float(np.clip(mean, 0, 1)), crs))  # type: ignore[arg-type]
+        n, lab = cv2.connectedComponents(sel, connectivity=8, ltype=cv2.CV_32S)
+        labels[sel > 0] = lab[sel > 0] + (len(kinds) - 1)
+        kinds.extend([kind] * (n - 1))
+    flat = labels.ravel()
+    sums = np.bincount(flat, weights=score[y0:y1, x0:x1].ravel().astype(np.float64), minlength=len(kinds))
+    means = sums / np.maximum(np.bincount(flat, minlength=len(kinds)), 1)
+    t = transform @ Affine.translation(x0, y0)
+    traced = sorted(
+        ((int(v), g) for g, v in shapes(labels, mask=labels > 0, transform=t, connectivity=8)), key=lambda q: q[0]
+    )
+    for label, geom_json in traced:
+        geom = shape(geom_json)
+        if simplify_px > 0:
+            geom = geom.simplify(simplify_px * px, preserve_topology=True)
+        if geom.is_empty:
+            continue
+        area = polygon_area_m2(geom, crs)
+        if area is not None and area < min_area_m2:
+            continue
+        if area is None and geom.area < min_area_px:
+            continue
+        mean = float(np.clip(means[label], 0, 1))
+        out.append(ChangePolygon(geom, kinds[label], area, mean, crs))  # type: ignore[arg-type]
     return out
