@@ -150,7 +150,7 @@ def measure_shift(
     valid: np.ndarray | None = None,
     max_shift: float = 8.0,
     min_response: float = 0.05,
-    crop: int = 512,
+    crop: int = 768,
 ) -> tuple[float, float] | None:
     """Translation of ``b`` relative to ``a`` from a centred crop, or None when unreliable.
 
@@ -185,7 +185,7 @@ def coregister(
     valid: np.ndarray | None = None,
     max_shift: float = 8.0,
     min_response: float = 0.05,
-    crop: int = 512,
+    crop: int = 768,
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Shift ``b`` onto ``a`` when phase correlation finds a plausible translation.
 

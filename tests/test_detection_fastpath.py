@@ -47,7 +47,7 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     cand = cv2.resize(cells, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
     prob, direction = change.change_probability(
         al.a.astype(np.float32), al.b.astype(np.float32), model, region=cand,
-        stats=change.cue_stats(ra, rb, factor=1),
+        stats=change.cue_stats(al.a, al.b),
     )
     mask, score = change.decide(
         prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
@@ -107,6 +107,14 @@ def test_align_pair_moves_the_before_image_onto_the_after_grid() -> None:
     geo = core.align_pair(before_src, after, DetectParams(coregister=False), margin=10, prior=(0.4, 0.3))
     assert geo.shift == (0.0, 0.0)
     assert np.abs(geo.a[inner].astype(int) - after[inner].astype(int)).mean() > err
+    # a pair already on one grid: the after image moves onto the before one (as in training)
+    moved = cv2.warpAffine(before_src, np.array([[1, 0, 1.5], [0, 1, -0.8]], np.float32), (420, 420),
+                           flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+    same = core.align_pair(before_src, moved, params)
+    assert same.a is before_src or np.array_equal(same.a, before_src)
+    assert np.hypot(same.shift[0] + 1.5, same.shift[1] - 0.8) < 0.2  # b(x + shift) ~ a(x)
+    before_err = np.abs(moved[inner].astype(int) - before_src[inner].astype(int)).mean()
+    assert np.abs(same.b[inner].astype(int) - before_src[inner].astype(int)).mean() < before_err / 3
     # invalid margins of the before image invalidate the pixels they reach
     a_valid = np.ones((420, 420), bool)
     a_valid[:, :12] = False
