@@ -81,32 +81,22 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = 
     r = np.asarray(cv2.Laplacian(cv2.GaussianBlur(r, (3, 3), 0), cv2.CV_32F), np.float32)
     m = np.asarray(cv2.Laplacian(cv2.GaussianBlur(m, (3, 3), 0), cv2.CV_32F), np.float32)
     win = cv2.createHanningWindow(r.shape[::-1], cv2.CV_32F)
-    fr = _spectrum(r, win)
-    dx, dy, resp = _phase_peak(fr, m, win)
+    dx, dy, resp = _phase_peak(r, m, win)
     # one refinement on the resampled residual reduces the interpolation bias further
     if np.hypot(dx, dy) < min(r.shape) / 4:
-        ex, ey, _ = _phase_peak(fr, apply_shift(m, dx, dy), win)
+        ex, ey, _ = _phase_peak(r, apply_shift(m, dx, dy), win)
         if np.hypot(ex, ey) < 1.0:
             dx, dy = dx + ex, dy + ey
     return float(dx), float(dy), float(resp)
 
 
-def _spectrum(x: np.ndarray, win: np.ndarray) -> np.ndarray:
-    """Half spectrum of a windowed, mean-free image."""
-    return np.fft.rfft2((x - x.mean()) * win)
-
-
-def _phase_peak(fr: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
-    """Phase correlation with the sinc-peak sub-pixel estimate of Foroosh et al. (2002).
-
-    Args:
-        fr: spectrum of the reference (see :func:`_spectrum`).
-        m: the moving image.
-        win: the apodisation window.
-    """
-    x = _spectrum(m, win) * np.conj(fr)
+def _phase_peak(r: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
+    """Phase correlation with the sinc-peak sub-pixel estimate of Foroosh et al. (2002)."""
+    fr = np.fft.rfft2((r - r.mean()) * win)
+    fm = np.fft.rfft2((m - m.mean()) * win)
+    x = fm * np.conj(fr)
     x /= np.abs(x) + 1e-9
-    c = np.fft.irfft2(x, s=m.shape)
+    c = np.fft.irfft2(x, s=r.shape)
     h, w = c.shape
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     c0 = float(c[iy, ix])
