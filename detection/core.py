@@ -27,6 +27,8 @@ PAD = int(getattr(change, "CONTEXT_PX", 24))
 TILE = 256
 #: Empty border around the candidates of one decision box (more than the blob decisions reach).
 MARGIN = 8
+#: Side of the co-registration crop in windows of georeferenced rasters.
+GEO_CROP = 512
 #: Shifts below this (pixels) are not worth a resampling.
 NEGLIGIBLE_SHIFT_PX = 0.05
 
@@ -127,8 +129,10 @@ def align_pair(
     tx, ty = prior
     shift = (0.0, 0.0)
     if params.coregister:
-        d = align.measure_shift(a0, bm, valid0, max_shift=params.max_shift_px)
-        if m == 0 and prior == (0.0, 0.0):
+        geo = m > 0 or prior != (0.0, 0.0)
+        # raster windows: a 512-px crop is plenty and half the cost of the default
+        d = align.measure_shift(a0, bm, valid0, max_shift=params.max_shift_px, crop=GEO_CROP if geo else 768)
+        if not geo:
             # a pair already on one grid (in memory, plain images, reprojected): the after image
             # moves onto the before one, as in training (this is what the model has learnt)
             if d is not None and np.hypot(*d) >= align.MIN_SHIFT_PX:
