@@ -234,6 +234,15 @@ def run(port: int, cookie: str, requests: list[tuple[int, str]], clients: int) -
     return lat, wall, total[0]
 
 
+def settle(threshold: float, limit_s: float) -> None:
+    """Wait until the 1-minute load average is below ``threshold`` (loading raised it), at most ``limit_s``."""
+    started = time.monotonic()
+    while os.getloadavg()[0] >= threshold and time.monotonic() - started < limit_s:
+        time.sleep(15)
+    print(f"  waited {time.monotonic() - started:.0f} s for the load average to settle: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process so far (Linux /proc); None when it is gone or not on this machine."""
     try:
@@ -308,6 +317,8 @@ def main() -> None:
     parser.add_argument("--tile-slots", type=int, default=0,
                         help="tiles served at once, the app's TILE_CONCURRENCY (default: the pool size)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quiet-load", type=float, default=0.0,
+                        help="after loading, wait (up to 20 min) for the 1-minute load average to fall below this")
     args = parser.parse_args()
     args.tile_slots = args.tile_slots or args.pool
 
@@ -321,6 +332,8 @@ def main() -> None:
         load(engine, args.violations, args.parcels)
         print(f"  total load {time.perf_counter() - started:.1f} s")
         url = engine.url.render_as_string(hide_password=False)
+        if args.quiet_load:
+            settle(args.quiet_load, 20 * 60)
         proc, port = serve(url, data_dir, args.threads, args.pool, args.tile_slots)
         try:
             cookie = login(port)
