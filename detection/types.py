@@ -173,9 +173,9 @@ class DetectParams:
     min_area_m2: float = 5.0
     min_area_px: int = 40
     work_gsd_m: float | None = 0.5
-    threshold: float = 0.4
-    seed_threshold: float = 0.6
-    blob_score: float = 0.6
+    threshold: float = 0.35
+    seed_threshold: float = 0.45
+    blob_score: float = 0.55
     grow_steps: int = 4
     prefilter: float = 2.0
     window: int = 2048
