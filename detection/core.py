@@ -1,10 +1,12 @@
 """The in-memory method on one window: normalise, co-register, two-stage change, decide.
 
 The costly stage runs only on boxes around the candidates of the cheap first stage. A box holds
-one group of nearby candidate components; boxes are at least ``2 * MARGIN`` pixels apart, so the
-blob decisions of one box cannot reach another. Features of a box are computed on a crop with
-``PAD`` pixels of context, at least the reach of the feature filters, so every scored pixel gets
-exactly the value it would get if the whole window were scored.
+one group of nearby candidate components; boxes are at least ``2 * margin`` pixels apart (the
+reach of the smoothing plus that of the blob decisions), so what happens in one box cannot reach
+another. Features of a box are computed on a crop with ``PAD`` pixels of context, at least the
+reach of the feature filters, and the smoothing on a crop with its own reach of context, so every
+pixel gets exactly the value it would get if the whole window were scored. The window's share
+of change (for :func:`detection.change.prior_factor`) is summed over all boxes first.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ FIRST_STAGE_FACTOR = 4
 PAD = int(getattr(change, "CONTEXT_PX", 24))
 #: Largest side of the scored part of one costly-stage call (bounds the feature stack's memory).
 TILE = 256
-#: Empty border around the candidates of one decision box (more than the blob decisions reach).
-MARGIN = 8
+#: How far the blob decisions reach beyond the pixels with a probability (growth and closing).
+DECIDE_REACH = 8
+#: Empty border around the candidates of one decision box at the default smoothing radius.
+MARGIN = DECIDE_REACH + 2 * DetectParams().smooth_radius
 #: Side of the co-registration crop in windows of georeferenced rasters.
 GEO_CROP = 512
 #: Shifts below this (pixels) are not worth a resampling.
@@ -262,11 +266,15 @@ def detect_aligned(
     if valid is not None:
         vw = cv2.resize(valid.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST)
         cand &= np.asarray(cv2.erode(vw, np.ones((5, 5), np.uint8)), np.uint8)
+        n_valid = max(1, int(np.count_nonzero(vw)))
+    else:
+        n_valid = wh * ww
     min_px = params.min_area_px if min_area_px is None else min_area_px
     min_work = max(1, round(min_px * scale * scale))
-    patches: list[Patch] = []
+    margin = box_margin(params)
+    scored: list[_Scored] = []
     n_cand = 0
-    for y0, y1, x0, x1 in candidate_boxes(cs8, (wh, ww)):
+    for y0, y1, x0, x1 in candidate_boxes(cs8, (wh, ww), margin):
         reg = cand[y0:y1, x0:x1]
         rows = np.flatnonzero(reg.any(axis=1))
         if rows.size == 0:
@@ -274,9 +282,11 @@ def detect_aligned(
         cols = np.flatnonzero(reg.any(axis=0))
         n_cand += int(np.count_nonzero(reg))
         box = (y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1)
-        p = _decide_box(a_w, b_w, cand, box, stats, model, params, min_work)
-        if p is not None:
-            patches.append(p)
+        scored.append(_score_box(a_w, b_w, cand, box, stats, model, margin))
+    # the window's own share of change: mean probability over its valid pixels (0 off candidates)
+    share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
+    factor = change.prior_factor(share, params.prior_reference, params.prior_gamma, params.prior_floor)
+    patches = [q for q in (_finish_box(sc, b_w, factor, params, min_work) for sc in scored) if q is not None]
     if (wh, ww) != (h, w):
         patches = [_to_native(p, (wh, ww), (h, w)) for p in patches]
     if valid is not None:
@@ -296,16 +306,24 @@ def _area_mean(x: np.ndarray, f: int) -> np.ndarray:
     return np.asarray(s, np.float32) * np.float32(1.0 / (f * f))
 
 
-def candidate_boxes(cells: np.ndarray, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+def box_margin(params: DetectParams) -> int:
+    """Empty border around the candidates of one box: the reach of smoothing and decisions."""
+    return DECIDE_REACH + 2 * max(0, params.smooth_radius)
+
+
+def candidate_boxes(
+    cells: np.ndarray, shape: tuple[int, int], margin: int = MARGIN
+) -> list[tuple[int, int, int, int]]:
     """Disjoint boxes (working pixels) around groups of candidate components.
 
     Args:
         cells: the first stage's ``(sh, sw)`` uint8 candidate cells.
         shape: ``(h, w)`` of the working grid the cells are resized to (nearest neighbour).
+        margin: border around the candidates (see :func:`box_margin`).
 
     Returns:
         ``(y0, y1, x0, x1)`` half-open boxes, row-major, each holding every working pixel of its
-        candidate components plus ``MARGIN``, no two closer than one pixel.
+        candidate components plus ``margin``, no two closer than one pixel.
     """
     h, w = shape
     sh, sw = cells.shape
@@ -315,10 +333,10 @@ def candidate_boxes(cells: np.ndarray, shape: tuple[int, int]) -> list[tuple[int
     ry, rx = h / sh, w / sw
     s = st[1:, :4].astype(np.float64)
     b = np.empty((n - 1, 4), np.int64)
-    b[:, 0] = np.floor(s[:, 1] * ry) - 1 - MARGIN
-    b[:, 1] = np.ceil((s[:, 1] + s[:, 3]) * ry) + 1 + MARGIN
-    b[:, 2] = np.floor(s[:, 0] * rx) - 1 - MARGIN
-    b[:, 3] = np.ceil((s[:, 0] + s[:, 2]) * rx) + 1 + MARGIN
+    b[:, 0] = np.floor(s[:, 1] * ry) - 1 - margin
+    b[:, 1] = np.ceil((s[:, 1] + s[:, 3]) * ry) + 1 + margin
+    b[:, 2] = np.floor(s[:, 0] * rx) - 1 - margin
+    b[:, 3] = np.ceil((s[:, 0] + s[:, 2]) * rx) + 1 + margin
     np.clip(b[:, :2], 0, h, out=b[:, :2])
     np.clip(b[:, 2:], 0, w, out=b[:, 2:])
     b = merge_boxes(b)
@@ -356,20 +374,28 @@ def merge_boxes(b: np.ndarray) -> np.ndarray:
     return b
 
 
-def _decide_box(
+@dataclass
+class _Scored:
+    """The costly stage's output on one box: the probability on its decision crop."""
+
+    crop: tuple[int, int, int, int]
+    prob: np.ndarray
+    direction: np.ndarray
+
+
+def _score_box(
     a_w: np.ndarray,
     b_w: np.ndarray,
     cand: np.ndarray,
     box: tuple[int, int, int, int],
     stats: np.ndarray,
     model: Any,
-    params: DetectParams,
-    min_area_px: int,
-) -> Patch | None:
-    """Costly stage and blob decisions for the candidates inside ``box`` (their tight bounds)."""
+    margin: int,
+) -> _Scored:
+    """Costly stage for the candidates inside ``box`` (their tight bounds), on the box plus ``margin``."""
     h, w = cand.shape
     ty0, ty1, tx0, tx1 = box
-    dy0, dy1, dx0, dx1 = max(0, ty0 - MARGIN), min(h, ty1 + MARGIN), max(0, tx0 - MARGIN), min(w, tx1 + MARGIN)
+    dy0, dy1, dx0, dx1 = max(0, ty0 - margin), min(h, ty1 + margin), max(0, tx0 - margin), min(w, tx1 + margin)
     prob = np.zeros((dy1 - dy0, dx1 - dx0), np.float32)
     direction = np.zeros_like(prob)
     for py0 in range(ty0, ty1, TILE):
@@ -389,9 +415,35 @@ def _decide_box(
             out = (slice(py0 - dy0, py1 - dy0), slice(px0 - dx0, px1 - dx0))
             prob[out] = p[inner]
             direction[out] = d[inner]
+    return _Scored((dy0, dy1, dx0, dx1), prob, direction)
+
+
+def lightness(rgb: np.ndarray) -> np.ndarray:
+    """The guide of :func:`detection.change.guided_smooth`: ``(h, w)`` float32 grey in 0..1."""
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8), cv2.COLOR_RGB2GRAY)
+    return np.asarray(grey, np.float32) * np.float32(1.0 / 255.0)
+
+
+def refine(prob: np.ndarray, guide: np.ndarray, factor: float, params: DetectParams) -> np.ndarray:
+    """The probability at the window's own prior, smoothed within regions of the after image."""
+    return change.guided_smooth(change.adjust_odds(prob, factor), guide, params.smooth_radius, params.smooth_eps)
+
+
+def _finish_box(sc: _Scored, b_w: np.ndarray, factor: float, params: DetectParams, min_area_px: int) -> Patch | None:
+    """Prior correction, smoothing and blob decisions on one scored box."""
+    h, w = b_w.shape[:2]
+    dy0, dy1, dx0, dx1 = sc.crop
+    # the smoothing sees real lightness (and zero probability) up to its reach beyond the crop
+    r = 2 * max(0, params.smooth_radius)
+    sy0, sy1, sx0, sx1 = max(0, dy0 - r), min(h, dy1 + r), max(0, dx0 - r), min(w, dx1 + r)
+    prob = np.zeros((sy1 - sy0, sx1 - sx0), np.float32)
+    inner = (slice(dy0 - sy0, dy1 - sy0), slice(dx0 - sx0, dx1 - sx0))
+    prob[inner] = sc.prob
+    prob = refine(prob, lightness(b_w[sy0:sy1, sx0:sx1]), factor, params)[inner]
     mask, score = change.decide(
-        prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
-        blob_score=params.blob_score, min_area_px=min_area_px, grow_steps=params.grow_steps,
+        np.ascontiguousarray(prob), sc.direction, threshold=params.threshold,
+        seed_threshold=params.seed_threshold, blob_score=params.blob_score, min_area_px=min_area_px,
+        grow_steps=params.grow_steps,
     )
     return _trim(Patch(dy0, dx0, mask, score))
 

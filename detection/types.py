@@ -158,6 +158,15 @@ class DetectParams:
         threshold: probability above which a pixel may join a neighbouring seed.
         seed_threshold: probability of seed pixels.
         blob_score: a blob is kept only if its mean probability reaches this.
+        prior_reference: share of changed pixels the model's probabilities are calibrated for
+            (about the share of change in its training sample).
+        prior_gamma: how strongly a window's own estimated share of change moves its
+            probabilities (0: not at all; 1: a full Bayes prior correction).
+        prior_floor: the estimated share of change never goes below this (a window with next
+            to no candidates keeps its clear changes).
+        smooth_radius: radius (working pixels) of the guided filter that spreads the probability
+            within regions of homogeneous brightness of the after image; 0 turns it off.
+        smooth_eps: edge sensitivity of that filter (lightness variance, 0..1 scale).
         grow_steps: 1-px steps a seed may grow into pixels above ``threshold``.
         prefilter: lowest level of the cheap first stage (0..255 scale, range test at 1/4
             resolution, raised by the window's own difference spread); blocks below it
@@ -173,9 +182,14 @@ class DetectParams:
     min_area_m2: float = 5.0
     min_area_px: int = 40
     work_gsd_m: float | None = 0.5
-    threshold: float = 0.35
-    seed_threshold: float = 0.45
-    blob_score: float = 0.55
+    threshold: float = 0.1
+    seed_threshold: float = 0.25
+    blob_score: float = 0.25
+    prior_reference: float = 0.15
+    prior_gamma: float = 1.0
+    prior_floor: float = 0.02
+    smooth_radius: int = 8
+    smooth_eps: float = 0.01
     grow_steps: int = 4
     prefilter: float = 2.0
     window: int = 2048

@@ -38,8 +38,9 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     al = core.align_pair(a8, b8, params)
     model = change.load_model()
     out = core.detect_aligned(al, params, min_area_px=40, model=model)
-    assert len(out.patches) >= 3 and out.mask.any()
-    # reference: the costly stage on the whole window, then the blob decisions on the whole window
+    assert len(out.patches) >= 2 and out.mask.any()
+    # reference: the costly stage, the prior correction, the smoothing and the blob decisions, each
+    # on the whole window
     h, w = al.a.shape[:2]
     ra = cv2.resize(al.a, (-(-w // 4), -(-h // 4)), interpolation=cv2.INTER_AREA)
     rb = cv2.resize(al.b, (-(-w // 4), -(-h // 4)), interpolation=cv2.INTER_AREA)
@@ -49,6 +50,10 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
         al.a.astype(np.float32), al.b.astype(np.float32), model, region=cand,
         stats=change.cue_stats(al.a, al.b),
     )
+    factor = change.prior_factor(float(prob.sum(dtype=np.float64)) / (h * w), params.prior_reference,
+                                 params.prior_gamma, params.prior_floor)
+    assert factor != 1.0  # the prior correction is part of what is compared
+    prob = core.refine(prob, core.lightness(al.b), factor, params)
     mask, score = change.decide(
         prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
         blob_score=params.blob_score, min_area_px=40, grow_steps=params.grow_steps,
