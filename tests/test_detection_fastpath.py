@@ -68,6 +68,29 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     assert cover.max() == 1
 
 
+def test_binned_trees_give_predict_proba_on_the_scored_pixels_only() -> None:
+    # a real pair: its features cover the model's whole value range, not just synthetic texture
+    levir = DATA / "changedet" / "levir"
+    name = sorted((levir / "label").glob("*.png"))[0].name
+    a = cv2.cvtColor(cv2.imread(str(levir / "A" / name)), cv2.COLOR_BGR2RGB)[:200, :240].astype(np.float32)
+    b = cv2.cvtColor(cv2.imread(str(levir / "B" / name)), cv2.COLOR_BGR2RGB)[:200, :240].astype(np.float32)
+    model = change.load_model()
+    assert change._binned_trees(model) is not None  # the fast path is the one tested
+    f = change.pair_features(a, b)
+    flat = f.reshape(-1, f.shape[2])
+    expected = model.predict_proba(flat)[:, 1].reshape(200, 240)
+    assert np.allclose(change.predict_change(model, flat).reshape(200, 240), expected, atol=1e-6)
+    assert expected.std() > 0.05  # a map with changed and unchanged parts, not a constant
+    region = np.zeros((200, 240), bool)
+    region[30:150, 10:200] = True
+    region[160:, 220:] = True
+    prob, direction = change.change_probability(a, b, model, region=region)
+    assert np.allclose(prob[region], expected[region], atol=1e-6)
+    assert not prob[~region].any()
+    names = change.feature_names()
+    assert np.allclose(direction, f[:, :, names.index("up9")] - f[:, :, names.index("down9")])
+
+
 def test_candidate_boxes_are_disjoint_and_hold_every_candidate() -> None:
     cells = np.zeros((40, 50), np.uint8)
     cells[2:5, 2:5] = 1
