@@ -398,7 +398,7 @@ def test_new_scene_compared_with_two_earlier_tiles(tmp_path: Path) -> None:
                 captured), queue=False).scene_id
         after_id = ids["area1_2025-03.tif"]
         # what is tested is the pairing: low thresholds give each half detections to speak for
-        params = DetectParams(threshold=0.05, seed_threshold=0.12, blob_score=0.12)
+        params = DetectParams(threshold=0.03, seed_threshold=0.08, blob_score=0.08)
         added = run_scene(eng, settings, after_id, params=params)
         with session_factory(eng)() as s:
             dets = list(s.scalars(select(Detection).where(Detection.scene_id == after_id)))

@@ -184,8 +184,10 @@ def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray | None = None, seed: int = 0
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
 
+    # 60 trees at a rate of .2 score as 120 at .1 did (held out tile by tile: F1 within .01 on
+    # every set, object recall the same or higher) at half the prediction cost
     model = HistGradientBoostingClassifier(
-        max_iter=120, learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=200,
+        max_iter=60, learning_rate=0.2, max_leaf_nodes=31, min_samples_leaf=200,
         l2_regularization=1.0, random_state=seed,
     )
     model.fit(x, y, sample_weight=w)
@@ -208,7 +210,9 @@ def save(model, path: Path, trained_on: Sequence[Pair]) -> None:  # type: ignore
         "features": change.feature_names(),
         "trained_on": sorted({f"{p.set}/{p.name}" for p in trained_on}),
     }
-    joblib.dump(bundle, path, compress=3)
+    tmp = path.with_name(f".{path.name}.part")
+    joblib.dump(bundle, tmp, compress=3)
+    tmp.replace(path)  # a complete file or the old one, never half a model
 
 
 def main(argv: Sequence[str] | None = None) -> None:
