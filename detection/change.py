@@ -18,6 +18,7 @@ The method works on two co-registered, radiometrically normalised RGB arrays
 
 from __future__ import annotations
 
+import copy
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -367,6 +368,7 @@ def predict_change(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-raw)), np.float32)
 
 
+@lru_cache(maxsize=8)
 def _binned_trees(model: Any) -> tuple[Any, list[Any], float] | None:
     """The bin mapper, trees and baseline of a binary ``HistGradientBoostingClassifier`` (else None)."""
     try:
@@ -377,7 +379,60 @@ def _binned_trees(model: Any) -> tuple[Any, list[Any], float] | None:
         return None
     if model.n_trees_per_iteration_ != 1 or any(len(it) != 1 for it in predictors):
         return None
+    # one thread, explicitly: a limit set with threadpoolctl holds only in the thread that set it,
+    # and Dask runs tasks on several threads (two OpenMP threads per worker oversubscribed the cores)
+    mapper = copy.copy(mapper)
+    mapper.n_threads = 1
     return mapper, [it[0] for it in predictors], baseline
+
+
+def sparse_pixels(region: np.ndarray, stride: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """The pixels of ``region`` where the model is evaluated when it runs on a sparse grid.
+
+    Args:
+        region: bool ``(h, w)`` pixels that need a probability.
+        stride: grid step (1: every pixel).
+        origin: ``(row, col)`` of the array's first pixel in the window, so that every piece of a
+            window uses the window's one grid.
+
+    Returns:
+        bool ``(h, w)``: region pixels on the grid, and region pixels with no grid pixel of the
+        region within ``stride - 1`` pixels (thin parts), so :func:`fill_sparse` reaches all.
+    """
+    if stride <= 1:
+        return region
+    grid = np.zeros(region.shape, bool)
+    grid[(-origin[0]) % stride :: stride, (-origin[1]) % stride :: stride] = True
+    on = region & grid
+    k = np.ones((2 * stride - 1, 2 * stride - 1), np.uint8)
+    near = cv2.dilate(on.astype(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return np.asarray(on | (region & ~near))
+
+
+def fill_sparse(prob: np.ndarray, scored: np.ndarray, region: np.ndarray, stride: int) -> np.ndarray:
+    """Probabilities of the region pixels left out by :func:`sparse_pixels`: the mean of their
+    evaluated neighbours within ``stride - 1`` pixels.
+
+    Args:
+        prob: ``(h, w)`` float32, set at ``scored`` pixels (0 elsewhere).
+        scored: bool ``(h, w)`` output of :func:`sparse_pixels`.
+        region: bool ``(h, w)`` pixels that need a probability.
+        stride: grid step.
+
+    Returns:
+        ``(h, w)`` float32: ``prob`` at scored pixels, the neighbour mean at the rest of the
+        region, 0 outside it.
+    """
+    if stride <= 1:
+        return prob
+    k = (2 * stride - 1, 2 * stride - 1)
+    known = np.where(scored, prob, np.float32(0.0)).astype(np.float32)
+    num = cv2.blur(known, k, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.blur(scored.astype(np.float32), k, borderType=cv2.BORDER_CONSTANT)
+    fill = region & ~scored
+    out = known.copy()
+    out[fill] = num[fill] / den[fill]
+    return out
 
 
 # ----------------------------------------------------------------------------- stage 3

@@ -282,7 +282,7 @@ def detect_aligned(
         cols = np.flatnonzero(reg.any(axis=0))
         n_cand += int(np.count_nonzero(reg))
         box = (y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1)
-        scored.append(_score_box(a_w, b_w, cand, box, stats, model, margin))
+        scored.append(_score_box(a_w, b_w, cand, box, stats, model, margin, params.predict_stride))
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
     share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
     factor = change.prior_factor(share, params.prior_reference, params.prior_gamma, params.prior_floor)
@@ -391,31 +391,37 @@ def _score_box(
     stats: np.ndarray,
     model: Any,
     margin: int,
+    stride: int = 1,
 ) -> _Scored:
-    """Costly stage for the candidates inside ``box`` (their tight bounds), on the box plus ``margin``."""
+    """Costly stage for the candidates inside ``box`` (their tight bounds), on the box plus ``margin``.
+
+    With ``stride`` > 1 the model runs on the window's sparse grid only (see
+    :func:`detection.change.sparse_pixels`); the rest of the candidates are filled in afterwards.
+    """
     h, w = cand.shape
     ty0, ty1, tx0, tx1 = box
     dy0, dy1, dx0, dx1 = max(0, ty0 - margin), min(h, ty1 + margin), max(0, tx0 - margin), min(w, tx1 + margin)
+    region = cand[dy0:dy1, dx0:dx1] > 0
+    sel = change.sparse_pixels(region, stride, (dy0, dx0))
     prob = np.zeros((dy1 - dy0, dx1 - dx0), np.float32)
     direction = np.zeros_like(prob)
     for py0 in range(ty0, ty1, TILE):
         for px0 in range(tx0, tx1, TILE):
             py1, px1 = min(py0 + TILE, ty1), min(px0 + TILE, tx1)
-            c = cand[py0:py1, px0:px1]
-            if not c.any():
+            if not region[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0].any():
                 continue
             fy0, fy1, fx0, fx1 = max(0, py0 - PAD), min(h, py1 + PAD), max(0, px0 - PAD), min(w, px1 + PAD)
-            region = np.zeros((fy1 - fy0, fx1 - fx0), bool)
+            piece = np.zeros((fy1 - fy0, fx1 - fx0), bool)
             inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
-            region[inner] = c
+            piece[inner] = sel[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0]
             p, d = change.change_probability(
                 a_w[fy0:fy1, fx0:fx1].astype(np.float32), b_w[fy0:fy1, fx0:fx1].astype(np.float32),
-                model, region=region, stats=stats,
+                model, region=piece, stats=stats,
             )
             out = (slice(py0 - dy0, py1 - dy0), slice(px0 - dx0, px1 - dx0))
             prob[out] = p[inner]
             direction[out] = d[inner]
-    return _Scored((dy0, dy1, dx0, dx1), prob, direction)
+    return _Scored((dy0, dy1, dx0, dx1), change.fill_sparse(prob, sel, region, stride), direction)
 
 
 def lightness(rgb: np.ndarray) -> np.ndarray:

@@ -46,10 +46,13 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     rb = cv2.resize(al.b, (-(-w // 4), -(-h // 4)), interpolation=cv2.INTER_AREA)
     cells = change.candidate_mask(ra, rb, params.prefilter, factor=1).astype(np.uint8)
     cand = cv2.resize(cells, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    assert params.predict_stride == 2  # the sparse evaluation is part of what is compared
+    scored = change.sparse_pixels(cand, params.predict_stride)
     prob, direction = change.change_probability(
-        al.a.astype(np.float32), al.b.astype(np.float32), model, region=cand,
+        al.a.astype(np.float32), al.b.astype(np.float32), model, region=scored,
         stats=change.cue_stats(al.a, al.b),
     )
+    prob = change.fill_sparse(prob, scored, cand, params.predict_stride)
     factor = change.prior_factor(float(prob.sum(dtype=np.float64)) / (h * w), params.prior_reference,
                                  params.prior_gamma, params.prior_floor)
     assert factor != 1.0  # the prior correction is part of what is compared
@@ -89,6 +92,26 @@ def test_binned_trees_give_predict_proba_on_the_scored_pixels_only() -> None:
     assert not prob[~region].any()
     names = change.feature_names()
     assert np.allclose(direction, f[:, :, names.index("up9")] - f[:, :, names.index("down9")])
+
+
+def test_sparse_evaluation_reaches_every_candidate_and_fills_with_neighbour_means() -> None:
+    region = np.zeros((40, 50), bool)
+    region[5:30, 4:40] = True
+    region[32, 10:45] = True  # a one-pixel line on an even row: off the grid
+    region[0, 49] = True  # a lone pixel in a corner
+    scored = change.sparse_pixels(region, 2, origin=(1, 0))
+    assert not (scored & ~region).any()
+    assert scored[32, 10:45].all() and scored[0, 49]  # no grid pixel near: evaluated themselves
+    assert scored[5, 4] and not scored[6, 4] and not scored[5, 5]  # the window's grid: odd rows here
+    assert 0.2 < scored[5:30, 4:40].mean() < 0.3  # about a quarter of a solid area
+    prob = np.where(scored, np.random.default_rng(0).uniform(0, 1, region.shape), 0).astype(np.float32)
+    filled = change.fill_sparse(prob, scored, region, 2)
+    assert np.array_equal(filled[scored], prob[scored]) and not filled[~region].any()
+    # a pixel between two scored ones on its row gets their mean
+    assert filled[5, 5] == pytest.approx((prob[5, 4] + prob[5, 6]) / 2)
+    # one off the grid in both directions: the mean of its four scored corners
+    assert filled[6, 5] == pytest.approx(prob[[5, 5, 7, 7], [4, 6, 4, 6]].mean())
+    assert change.sparse_pixels(region, 1) is region and change.fill_sparse(prob, region, region, 1) is prob
 
 
 def test_candidate_boxes_are_disjoint_and_hold_every_candidate() -> None:
