@@ -94,9 +94,13 @@ def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = 4) -> np.ndarray:
     ca, cb = image_cues(ra), image_cues(rb)
     out = np.empty((3, 2, ca.shape[2]), np.float32)
     for i, c in enumerate((ca, cb, cb - ca)):
-        flat = c.reshape(-1, c.shape[2])
-        out[i, 0] = flat.mean(axis=0)
-        out[i, 1] = flat.std(axis=0) + 1e-3
+        # one channel per row, accumulated in double precision (OpenCV: several times faster than
+        # numpy's float32 reductions over the last axis, and more exact)
+        rows = np.ascontiguousarray(c.reshape(-1, c.shape[2]).T)
+        for j, row in enumerate(rows):
+            mean, std = cv2.meanStdDev(row)
+            out[i, 0, j] = mean[0, 0]
+            out[i, 1, j] = std[0, 0] + 1e-3
     return out
 
 
