@@ -34,6 +34,11 @@ DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "change_hgb.joblib"
 
 _ELLIPSE = {k: cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)) for k in (3, 5, 7, 9, 15, 25)}
 
+#: Reach (pixels) of the widest filter chain of :func:`pair_features`: a 15x15 top-hat (an
+#: erosion and a dilation, 7 px each) followed by a 25x25 box (12 px) is 26 px; a feature at a
+#: pixel depends on nothing farther away.
+CONTEXT_PX = 26
+
 #: Names of the per-image cues, in feature order.
 CUE_NAMES = ("L", "a", "b", "sat", "exg", "wth", "bth", "grad", "std")
 

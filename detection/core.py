@@ -22,9 +22,9 @@ from detection.types import DetectParams
 
 #: Reduction factor of the cheap first stage (and of the window's cue statistics).
 FIRST_STAGE_FACTOR = 4
-#: Context (pixels at working resolution) around the scored pixels of the costly stage: at least
-#: the reach of its widest filter chain (about 19 px for the current features).
-PAD = int(getattr(change, "CONTEXT_PX", 24))
+#: Context (pixels at working resolution) around the scored pixels of the costly stage: the reach
+#: of its widest filter chain, so that a crop's features equal the whole window's.
+PAD = change.CONTEXT_PX
 #: Largest side of the scored part of one costly-stage call (bounds the feature stack's memory).
 TILE = 256
 #: How far the blob decisions reach beyond the pixels with a probability (growth and closing).

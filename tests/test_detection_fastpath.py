@@ -95,6 +95,21 @@ def test_binned_trees_give_predict_proba_on_the_scored_pixels_only() -> None:
     assert np.allclose(direction, f[:, :, names.index("up9")] - f[:, :, names.index("down9")])
 
 
+def test_features_of_a_crop_with_context_equal_the_whole_image_features() -> None:
+    a = _texture(240, 260, seed=5).astype(np.float32)
+    b = _texture(240, 260, seed=6).astype(np.float32)
+    stats = change.cue_stats(a, b)
+    whole = change.pair_features(a, b, stats)
+    r = change.CONTEXT_PX
+    y0, y1, x0, x1 = 90, 130, 100, 150
+    crop = change.pair_features(a[y0 - r : y1 + r, x0 - r : x1 + r], b[y0 - r : y1 + r, x0 - r : x1 + r], stats)
+    assert np.allclose(crop[r:-r, r:-r], whole[y0:y1, x0:x1], atol=1e-4)
+    # and less context is not enough: the claim above is not vacuous
+    q = r - 4
+    short = change.pair_features(a[y0 - q : y1 + q, x0 - q : x1 + q], b[y0 - q : y1 + q, x0 - q : x1 + q], stats)
+    assert not np.allclose(short[q:-q, q:-q], whole[y0:y1, x0:x1], atol=1e-4)
+
+
 def test_sparse_evaluation_reaches_every_candidate_and_fills_with_neighbour_means() -> None:
     region = np.zeros((40, 50), bool)
     region[5:30, 4:40] = True
