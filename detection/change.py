@@ -47,6 +47,10 @@ def _box(x: np.ndarray, k: int) -> np.ndarray:
     return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
 
 
+_LAB8_OFFSET = np.array([0.0, 128.0, 128.0], np.float32)
+_LAB8_SCALE = np.array([100.0 / 255.0, 1.0, 1.0], np.float32)
+
+
 def image_cues(rgb: np.ndarray) -> np.ndarray:
     """Per-pixel cues of one image.
 
@@ -59,7 +63,12 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
         shadows: a morphological building index), gradient magnitude and local standard deviation.
     """
     x = np.clip(rgb, 0, 255).astype(np.float32)
-    lab = cv2.cvtColor(x * (1.0 / 255.0), cv2.COLOR_RGB2Lab)
+    # Lab of the 8-bit colours (OpenCV's table-driven path: several times faster than float Lab;
+    # the imagery is 8-bit anyway) rescaled to L 0..100, a and b about -127..127
+    lab8 = cv2.cvtColor(np.asarray(np.rint(x), np.uint8), cv2.COLOR_RGB2Lab)
+    lab = lab8.astype(np.float32)
+    lab -= _LAB8_OFFSET
+    lab *= _LAB8_SCALE
     lum = lab[:, :, 0]
     r, g, bl = x[:, :, 0], x[:, :, 1], x[:, :, 2]
     # band-wise maxima/minima (numpy reductions over the last axis are several times slower)
@@ -68,15 +77,17 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     sat = (mx - mn) / (mx + 8.0)
     s = r + g + bl + 24.0
     exg = (2.0 * g - r - bl) / s
+    # top-hats on the 8-bit lightness (exact integers; scaling commutes with them)
     k = _ELLIPSE[15]
-    wth = cv2.morphologyEx(lum, cv2.MORPH_TOPHAT, k)
-    bth = cv2.morphologyEx(lum, cv2.MORPH_BLACKHAT, k)
+    l8 = np.ascontiguousarray(lab8[:, :, 0])
+    wth = cv2.morphologyEx(l8, cv2.MORPH_TOPHAT, k).astype(np.float32) * _LAB8_SCALE[0]
+    bth = cv2.morphologyEx(l8, cv2.MORPH_BLACKHAT, k).astype(np.float32) * _LAB8_SCALE[0]
     gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
     grad = _box(cv2.magnitude(gx, gy), 5)
     m = _box(lum, 7)
     std = np.sqrt(np.maximum(_box(lum * lum, 7) - m * m, 0.0))
-    return np.dstack([lab, sat, exg, wth, bth, grad, std]).astype(np.float32)
+    return np.asarray(np.dstack([lab, sat, exg, wth, bth, grad, std]), np.float32)
 
 
 def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = 4) -> np.ndarray:
