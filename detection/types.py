@@ -167,7 +167,7 @@ class DetectParams:
         predict_stride: the model is evaluated on every ``predict_stride``-th candidate pixel of
             each row and column (plus candidates with no such pixel near); the others get the
             mean of their evaluated neighbours. 2 costs a quarter of the predictions and scored
-            the same held out (F1 within .001 on the open sets); 1 evaluates every candidate.
+            the same held out (F1 within .003 on each open set); 1 evaluates every candidate.
         smooth_radius: radius (working pixels) of the guided filter that spreads the probability
             within regions of homogeneous brightness of the after image; 0 turns it off.
         smooth_eps: edge sensitivity of that filter (lightness variance, 0..1 scale).
