@@ -7,6 +7,7 @@ sample GeoTIFFs ingested through the real imagery store, and the jobs of the lat
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -129,10 +130,12 @@ def test_sample_scene_job_classifies_the_real_changes(env: Env) -> None:
 
     Tolerance: the detector's outline is not the label's; an outline that merges a change with
     a neighbouring structure can cross into (or out of) a record, so at most one found change in
-    five may come out in another class. How many labelled changes are found at all is the
-    detector's recall, measured on sample_tiles by benchmarks/changedet_accuracy.py; here at
-    least one must be, so that the comparison is never empty (the exact check of the classes
-    is test_ground_truth_outlines_classify_exactly).
+    five (rounded up) may come out in another class -- but never one that hides a change the
+    office must review (a suspect or a known item's change taken for permitted or unmatched).
+    How many labelled changes are found at all is the detector's recall, measured on
+    sample_tiles by benchmarks/changedet_accuracy.py; here at least one must be, so that the
+    comparison is never empty (the exact check of the classes is
+    test_ground_truth_outlines_classify_exactly).
     """
     scene_id = env.scenes["area1_2025-03.tif"]
     dets = _detections(env.engine, scene_id)
@@ -142,7 +145,10 @@ def test_sample_scene_job_classifies_the_real_changes(env: Env) -> None:
     assert hits, f"none of {[f['properties']['id'] for f in truth]} was found"
     expected = {f["properties"]["id"]: f["properties"]["expected_class"] for f in truth}
     wrong = {k: (expected[k], d.klass) for k, d in hits.items() if d.klass != expected[k]}
-    assert len(wrong) <= 0.2 * len(hits), wrong
+    queued = {"new_suspect", "known_changed", "demolition_evidence"}
+    hidden = {k: w for k, w in wrong.items() if w[0] in queued and w[1] not in queued}
+    assert not hidden, hidden
+    assert len(wrong) <= math.ceil(0.2 * len(hits)), wrong
 
 
 def test_detections_carry_dates_places_and_review_state(env: Env) -> None:
