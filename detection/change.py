@@ -375,16 +375,16 @@ def predict_change(model: Any, x: np.ndarray) -> np.ndarray:
     trees were grown on): the same values as ``predict_proba`` at less than half the cost, as a
     test checks. Any other classifier goes through ``predict_proba``.
     """
-    with _one_thread():
-        trees = _binned_trees(model)
-        if trees is None:
+    trees = _binned_trees(model)
+    if trees is None:
+        with _one_thread():
             return np.asarray(model.predict_proba(x)[:, 1], np.float32)
-        mapper, predictors, baseline = trees
-        xb = mapper.transform(x)
-        raw = np.full(x.shape[0], baseline, np.float64)
-        missing = mapper.missing_values_bin_idx_
-        for tree in predictors:
-            raw += tree.predict_binned(xb, missing_values_bin_idx=missing, n_threads=1)
+    mapper, predictors, baseline = trees
+    xb = mapper.transform(x)
+    raw = np.full(x.shape[0], baseline, np.float64)
+    missing = mapper.missing_values_bin_idx_
+    for tree in predictors:
+        raw += tree.predict_binned(xb, missing_values_bin_idx=missing, n_threads=1)
     return np.asarray(1.0 / (1.0 + np.exp(-raw)), np.float32)
 
 
@@ -446,11 +446,10 @@ def fill_sparse(prob: np.ndarray, scored: np.ndarray, region: np.ndarray, stride
     if stride <= 1:
         return prob
     k = (2 * stride - 1, 2 * stride - 1)
-    known = np.where(scored, prob, np.float32(0.0)).astype(np.float32)
-    num = cv2.blur(known, k, borderType=cv2.BORDER_CONSTANT)
+    num = cv2.blur(prob, k, borderType=cv2.BORDER_CONSTANT)
     den = cv2.blur(scored.astype(np.float32), k, borderType=cv2.BORDER_CONSTANT)
     fill = region & ~scored
-    out = known.copy()
+    out = prob.copy()
     out[fill] = num[fill] / den[fill]
     return out
 

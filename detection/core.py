@@ -29,8 +29,6 @@ PAD = change.CONTEXT_PX
 TILE = 256
 #: How far the blob decisions reach beyond the pixels with a probability (growth and closing).
 DECIDE_REACH = 8
-#: Empty border around the candidates of one decision box at the default smoothing radius.
-MARGIN = DECIDE_REACH + 2 * DetectParams().smooth_radius
 #: Side of the co-registration crop in windows of georeferenced rasters.
 GEO_CROP = 512
 #: Shifts below this (pixels) are not worth a resampling.
@@ -309,6 +307,10 @@ def _area_mean(x: np.ndarray, f: int) -> np.ndarray:
 def box_margin(params: DetectParams) -> int:
     """Empty border around the candidates of one box: the reach of smoothing and decisions."""
     return DECIDE_REACH + 2 * max(0, params.smooth_radius)
+
+
+#: Empty border around the candidates of one decision box at the default parameters.
+MARGIN = box_margin(DetectParams())
 
 
 def candidate_boxes(
