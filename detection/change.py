@@ -359,16 +359,34 @@ def change_probability(
         ``(prob, direction)``: ``(h, w)`` float32 probability of change and the direction evidence
         (positive: a structure appeared; negative: one disappeared).
     """
+    idx, x, direction = region_features(a, b, region, stats)
+    prob = np.zeros(a.shape[:2], dtype=np.float32)
+    if idx.size:
+        prob.ravel()[idx] = predict_change(model, x)
+    return prob, direction
+
+
+def region_features(
+    a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None, stats: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The features of the pixels of ``region`` and the direction evidence everywhere.
+
+    Args:
+        a: before ``(h, w, 3)`` float32 RGB 0..255.
+        b: after, matched to ``a``.
+        region: optional bool ``(h, w)`` pixels whose features are wanted (None: all).
+        stats: cue statistics of the whole window (see :func:`cue_stats`).
+
+    Returns:
+        ``(idx, x, direction)``: flat indices of the region's pixels (row-major), their ``(n, F)``
+        features and the ``(h, w)`` float32 direction evidence (positive: a structure appeared).
+    """
     blocks = _feature_blocks(a, b, stats)
     h, w = a.shape[:2]
     direction = np.asarray(_column(blocks, _UP9) - _column(blocks, _DOWN9), np.float32)
-    prob = np.zeros((h, w), dtype=np.float32)
     idx = np.arange(h * w) if region is None else np.flatnonzero(region.ravel())
-    if idx.size == 0:
-        return prob, direction
     rows, cols = np.divmod(idx, w)
-    prob.ravel()[idx] = predict_change(model, _gather(blocks, rows, cols))
-    return prob, direction
+    return idx, _gather(blocks, rows, cols), direction
 
 
 def predict_change(model: Any, x: np.ndarray) -> np.ndarray:

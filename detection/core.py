@@ -27,6 +27,8 @@ FIRST_STAGE_FACTOR = 4
 PAD = change.CONTEXT_PX
 #: Largest side of the scored part of one costly-stage call (bounds the feature stack's memory).
 TILE = 256
+#: Feature rows gathered before the model runs on them in one call (about 45 MB of features).
+PREDICT_ROWS = 200_000
 #: How far the blob decisions reach beyond the pixels with a probability (growth and closing).
 DECIDE_REACH = 8
 #: Side of the co-registration crop in windows of georeferenced rasters.
@@ -270,6 +272,7 @@ def detect_aligned(
     min_px = params.min_area_px if min_area_px is None else min_area_px
     min_work = max(1, round(min_px * scale * scale))
     margin = box_margin(params)
+    boxes: list[_BoxFeatures] = []
     scored: list[_Scored] = []
     n_cand = 0
     for y0, y1, x0, x1 in candidate_boxes(cs8, (wh, ww), margin):
@@ -280,7 +283,12 @@ def detect_aligned(
         cols = np.flatnonzero(reg.any(axis=0))
         n_cand += int(np.count_nonzero(reg))
         box = (y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1)
-        scored.append(_score_box(a_w, b_w, cand, box, stats, model, margin, params.predict_stride))
+        boxes.append(_box_features(a_w, b_w, cand, box, stats, margin, params.predict_stride))
+        if sum(bf.idx.size for bf in boxes) >= PREDICT_ROWS:
+            scored += _score_boxes(boxes, model, params.predict_stride)
+            boxes = []
+    scored += _score_boxes(boxes, model, params.predict_stride)
+    del boxes
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
     share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
     factor = change.prior_factor(share, params.prior_reference, params.prior_gamma, params.prior_floor)
@@ -385,28 +393,50 @@ class _Scored:
     direction: np.ndarray
 
 
-def _score_box(
+@dataclass
+class _BoxFeatures:
+    """The features of one box's pixels to score, waiting for the window's one model call.
+
+    Attributes:
+        crop: ``(y0, y1, x0, x1)`` decision crop (the box plus margin) in the window.
+        region: bool, the crop's candidates.
+        scored: bool, the candidates the model is evaluated on (see ``predict_stride``).
+        idx: flat indices in the crop of the rows of ``x``.
+        x: ``(n, F)`` features.
+        direction: direction evidence on the crop.
+    """
+
+    crop: tuple[int, int, int, int]
+    region: np.ndarray
+    scored: np.ndarray
+    idx: np.ndarray
+    x: np.ndarray
+    direction: np.ndarray
+
+
+def _box_features(
     a_w: np.ndarray,
     b_w: np.ndarray,
     cand: np.ndarray,
     box: tuple[int, int, int, int],
     stats: np.ndarray,
-    model: Any,
     margin: int,
     stride: int = 1,
-) -> _Scored:
-    """Costly stage for the candidates inside ``box`` (their tight bounds), on the box plus ``margin``.
+) -> _BoxFeatures:
+    """Features for the candidates inside ``box`` (their tight bounds), on the box plus ``margin``.
 
-    With ``stride`` > 1 the model runs on the window's sparse grid only (see
+    With ``stride`` > 1 only the window's sparse grid is scored (see
     :func:`detection.change.sparse_pixels`); the rest of the candidates are filled in afterwards.
     """
     h, w = cand.shape
     ty0, ty1, tx0, tx1 = box
     dy0, dy1, dx0, dx1 = max(0, ty0 - margin), min(h, ty1 + margin), max(0, tx0 - margin), min(w, tx1 + margin)
+    cw = dx1 - dx0
     region = cand[dy0:dy1, dx0:dx1] > 0
     sel = change.sparse_pixels(region, stride, (dy0, dx0))
-    prob = np.zeros((dy1 - dy0, dx1 - dx0), np.float32)
-    direction = np.zeros_like(prob)
+    direction = np.zeros((dy1 - dy0, cw), np.float32)
+    idxs: list[np.ndarray] = []
+    xs: list[np.ndarray] = []
     for py0 in range(ty0, ty1, TILE):
         for px0 in range(tx0, tx1, TILE):
             py1, px1 = min(py0 + TILE, ty1), min(px0 + TILE, tx1)
@@ -416,14 +446,33 @@ def _score_box(
             piece = np.zeros((fy1 - fy0, fx1 - fx0), bool)
             inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
             piece[inner] = sel[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0]
-            p, d = change.change_probability(
+            idx, x, d = change.region_features(
                 a_w[fy0:fy1, fx0:fx1].astype(np.float32), b_w[fy0:fy1, fx0:fx1].astype(np.float32),
-                model, region=piece, stats=stats,
+                region=piece, stats=stats,
             )
-            out = (slice(py0 - dy0, py1 - dy0), slice(px0 - dx0, px1 - dx0))
-            prob[out] = p[inner]
-            direction[out] = d[inner]
-    return _Scored((dy0, dy1, dx0, dx1), change.fill_sparse(prob, sel, region, stride), direction)
+            direction[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0] = d[inner]
+            # piece pixel -> crop pixel
+            r, c = np.divmod(idx, fx1 - fx0)
+            idxs.append((r + fy0 - dy0) * cw + (c + fx0 - dx0))
+            xs.append(x)
+    idx_all = np.concatenate(idxs) if idxs else np.zeros(0, np.int64)
+    x_all = np.concatenate(xs) if xs else np.zeros((0, change.N_FEATURES), np.float32)
+    return _BoxFeatures((dy0, dy1, dx0, dx1), region, sel, idx_all, x_all, direction)
+
+
+def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int) -> list[_Scored]:
+    """The model on the features of all boxes of a window in one call, then each box filled in."""
+    sizes = [bf.idx.size for bf in boxes]
+    total = sum(sizes)
+    p = change.predict_change(model, np.concatenate([bf.x for bf in boxes])) if total else np.zeros(0, np.float32)
+    out = []
+    start = 0
+    for bf, n in zip(boxes, sizes, strict=True):
+        prob = np.zeros(bf.region.shape, np.float32)
+        prob.ravel()[bf.idx] = p[start : start + n]
+        start += n
+        out.append(_Scored(bf.crop, change.fill_sparse(prob, bf.scored, bf.region, stride), bf.direction))
+    return out
 
 
 def lightness(rgb: np.ndarray) -> np.ndarray:
