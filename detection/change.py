@@ -47,47 +47,56 @@ def _box(x: np.ndarray, k: int) -> np.ndarray:
     return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
 
 
-_LAB8_OFFSET = np.array([0.0, 128.0, 128.0], np.float32)
-_LAB8_SCALE = np.array([100.0 / 255.0, 1.0, 1.0], np.float32)
+#: 8-bit Lab (OpenCV) to L 0..100 and a, b about -127..127, as tables of the 256 values.
+_LAB8_TABLES = (
+    (np.arange(256, dtype=np.float32) - np.float32(0.0)) * np.float32(100.0 / 255.0),
+    (np.arange(256, dtype=np.float32) - np.float32(128.0)) * np.float32(1.0),
+    (np.arange(256, dtype=np.float32) - np.float32(128.0)) * np.float32(1.0),
+)
+_L8_SCALE = np.float32(100.0 / 255.0)
 
 
 def image_cues(rgb: np.ndarray) -> np.ndarray:
     """Per-pixel cues of one image.
 
     Args:
-        rgb: ``(h, w, 3)`` float32 RGB in 0..255.
+        rgb: ``(h, w, 3)`` RGB in 0..255: uint8, or float32 (rounded for the colour space).
 
     Returns:
-        ``(h, w, len(CUE_NAMES))`` float32: Lab, saturation (low = grey roofs), excess green
-        (vegetation), white and black top-hats of lightness (bright compact objects and their
-        shadows: a morphological building index), gradient magnitude and local standard deviation.
+        ``(len(CUE_NAMES), h, w)`` float32 planes: Lab, saturation (low = grey roofs), excess
+        green (vegetation), white and black top-hats of lightness (bright compact objects and
+        their shadows: a morphological building index), gradient magnitude and local standard
+        deviation.
     """
-    x = np.clip(rgb, 0, 255).astype(np.float32)
+    if rgb.dtype == np.uint8:
+        x8 = np.ascontiguousarray(rgb)
+        x = x8.astype(np.float32)
+    else:
+        x = np.clip(rgb, 0, 255).astype(np.float32)
+        x8 = np.asarray(np.rint(x), np.uint8)
+    h, w = x.shape[:2]
+    out = np.empty((len(CUE_NAMES), h, w), np.float32)
     # Lab of the 8-bit colours (OpenCV's table-driven path: several times faster than float Lab;
-    # the imagery is 8-bit anyway) rescaled to L 0..100, a and b about -127..127
-    lab8 = cv2.cvtColor(np.asarray(np.rint(x), np.uint8), cv2.COLOR_RGB2Lab)
-    lab = lab8.astype(np.float32)
-    lab -= _LAB8_OFFSET
-    lab *= _LAB8_SCALE
-    lum = lab[:, :, 0]
-    r, g, bl = x[:, :, 0], x[:, :, 1], x[:, :, 2]
-    # band-wise maxima/minima (numpy reductions over the last axis are several times slower)
-    mx = np.maximum(np.maximum(r, g), bl)
-    mn = np.minimum(np.minimum(r, g), bl)
-    sat = (mx - mn) / (mx + 8.0)
-    s = r + g + bl + 24.0
-    exg = (2.0 * g - r - bl) / s
+    # the imagery is 8-bit anyway), rescaled by a table per channel
+    lab8 = cv2.split(cv2.cvtColor(x8, cv2.COLOR_RGB2Lab))
+    for i in range(3):
+        np.take(_LAB8_TABLES[i], lab8[i], out=out[i])
+    lum = out[0]
+    r, g, bl = cv2.split(x)
+    mx = cv2.max(cv2.max(r, g), bl)
+    mn = cv2.min(cv2.min(r, g), bl)
+    np.divide(mx - mn, mx + np.float32(8.0), out=out[3])
+    np.divide(2.0 * g - r - bl, r + g + bl + np.float32(24.0), out=out[4])
     # top-hats on the 8-bit lightness (exact integers; scaling commutes with them)
     k = _ELLIPSE[15]
-    l8 = np.ascontiguousarray(lab8[:, :, 0])
-    wth = cv2.morphologyEx(l8, cv2.MORPH_TOPHAT, k).astype(np.float32) * _LAB8_SCALE[0]
-    bth = cv2.morphologyEx(l8, cv2.MORPH_BLACKHAT, k).astype(np.float32) * _LAB8_SCALE[0]
+    np.multiply(cv2.morphologyEx(lab8[0], cv2.MORPH_TOPHAT, k), _L8_SCALE, out=out[5], dtype=np.float32)
+    np.multiply(cv2.morphologyEx(lab8[0], cv2.MORPH_BLACKHAT, k), _L8_SCALE, out=out[6], dtype=np.float32)
     gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
-    grad = _box(cv2.magnitude(gx, gy), 5)
+    out[7] = _box(cv2.magnitude(gx, gy), 5)
     m = _box(lum, 7)
-    std = np.sqrt(np.maximum(_box(lum * lum, 7) - m * m, 0.0))
-    return np.asarray(np.dstack([lab, sat, exg, wth, bth, grad, std]), np.float32)
+    np.sqrt(np.maximum(_box(lum * lum, 7) - m * m, 0.0), out=out[8])
+    return out
 
 
 def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = 4) -> np.ndarray:
@@ -108,13 +117,14 @@ def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = 4) -> np.ndarray:
     ra = cv2.resize(a.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     rb = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     ca, cb = image_cues(ra), image_cues(rb)
-    out = np.empty((3, 2, ca.shape[2]), np.float32)
+    out = np.empty((3, 2, ca.shape[0]), np.float32)
     for i, c in enumerate((ca, cb, cb - ca)):
-        # all channels at once, accumulated in double precision (OpenCV: several times faster
-        # than numpy's float32 reductions over the last axis, and more exact)
-        mean, std = cv2.meanStdDev(c)
-        out[i, 0] = mean[:, 0]
-        out[i, 1] = std[:, 0] + 1e-3
+        for j, plane in enumerate(c):
+            # accumulated in double precision (OpenCV: several times faster than numpy's float32
+            # reductions, and more exact)
+            mean, std = cv2.meanStdDev(plane)
+            out[i, 0, j] = mean[0, 0]
+            out[i, 1, j] = std[0, 0] + 1e-3
     return out
 
 
@@ -127,80 +137,105 @@ def pair_features(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None = None)
     """Per-pixel features of a co-registered pair, normalised per image.
 
     Args:
-        a: before image, ``(h, w, 3)`` float32 RGB 0..255.
+        a: before image, ``(h, w, 3)`` RGB 0..255 (uint8 or float32).
         b: after image, same shape, radiometrically matched to ``a``.
         stats: output of :func:`cue_stats` for the whole window (computed here when None).
 
     Returns:
         ``(h, w, F)`` float32 feature stack (see :func:`feature_names`).
     """
-    blocks = _feature_blocks(a, b, stats)
-    return np.ascontiguousarray(np.dstack(blocks), dtype=np.float32)
+    planes = np.concatenate([blk.full() for blk in _feature_blocks(a, b, stats)])
+    return np.ascontiguousarray(np.moveaxis(planes, 0, -1), dtype=np.float32)
 
 
-def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> list[np.ndarray]:
-    """The columns of :func:`pair_features` as ``(h, w)`` or ``(h, w, k)`` blocks, in order."""
+class _Block:
+    """Feature columns as ``(k, h, w)`` planes, optionally normalised only when read."""
+
+    def __init__(self, planes: np.ndarray, mean: np.ndarray | None = None, std: np.ndarray | None = None) -> None:
+        self.planes = planes if planes.ndim == 3 else planes[None]
+        self.mean = None if mean is None else mean[:, None]
+        self.std = None if std is None else std[:, None]
+
+    @property
+    def k(self) -> int:
+        """Number of columns."""
+        return int(self.planes.shape[0])
+
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``(k, n)`` values at the pixels ``(rows, cols)``."""
+        v = self.planes[:, rows, cols]
+        return v if self.mean is None else (v - self.mean) / self.std
+
+    def full(self) -> np.ndarray:
+        """``(k, h, w)`` values everywhere."""
+        if self.mean is None:
+            return self.planes
+        return (self.planes - self.mean[:, :, None]) / self.std[:, :, None]
+
+
+def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> list[_Block]:
+    """The columns of :func:`pair_features` as blocks, in order."""
     if stats is None:
         stats = cue_stats(a, b)
     ca = image_cues(a)
     cb = image_cues(b)
-    d = cb - ca
-    za = (ca - stats[0, 0]) / stats[0, 1]
-    zb = (cb - stats[1, 0]) / stats[1, 1]
-    zd = (d - stats[2, 0]) / stats[2, 1]
-    feats: list[np.ndarray] = [za, zb, zd]
+    zd = (cb - ca - stats[2, 0][:, None, None]) / stats[2, 1][:, None, None]
+    feats = [_Block(ca, stats[0, 0], stats[0, 1]), _Block(cb, stats[1, 0], stats[1, 1]), _Block(zd)]
     # colour difference magnitude at several scales, relative to the window's typical difference
-    dlab = np.sqrt(zd[:, :, 0] ** 2 + zd[:, :, 1] ** 2 + zd[:, :, 2] ** 2)
-    feats += [dlab] + [_box(dlab, k) for k in (5, 15, 31)]
+    dlab = np.sqrt(zd[0] ** 2 + zd[1] ** 2 + zd[2] ** 2)
+    feats += [_Block(dlab)] + [_Block(_box(dlab, k)) for k in (5, 15, 31)]
     # local structure similarity of lightness (SSIM-like correlation) at two scales
-    la, lb = ca[:, :, 0], cb[:, :, 0]
+    la, lb = ca[0], cb[0]
     for k in (7, 15):
         ma, mb = _box(la, k), _box(lb, k)
         va = np.maximum(_box(la * la, k) - ma * ma, 0.0)
         vb = np.maximum(_box(lb * lb, k) - mb * mb, 0.0)
         cov = _box(la * lb, k) - ma * mb
         c2 = 6.5
-        feats.append((2 * cov + c2) / (va + vb + c2))
+        feats.append(_Block((2 * cov + c2) / (va + vb + c2)))
     # a hand-made building-change score in both directions, at three scales
     idx = {n: i for i, n in enumerate(CUE_NAMES)}
-    app = sum(sg * zd[:, :, idx[n]] for n, sg in _APPEAR_SIGNS.items()) / len(_APPEAR_SIGNS)
+    app = sum(sg * zd[idx[n]] for n, sg in _APPEAR_SIGNS.items()) / len(_APPEAR_SIGNS)
     app = np.asarray(app, np.float32)
-    grey_b = -(zb[:, :, idx["sat"]] + zb[:, :, idx["exg"]]) * 0.5
-    grey_a = -(za[:, :, idx["sat"]] + za[:, :, idx["exg"]]) * 0.5
-    up = app + 0.5 * grey_b
-    down = -app + 0.5 * grey_a
-    feats += [up, down]
+    s, e = idx["sat"], idx["exg"]
+    zb_s = (cb[s] - stats[1, 0, s]) / stats[1, 1, s]
+    zb_e = (cb[e] - stats[1, 0, e]) / stats[1, 1, e]
+    za_s = (ca[s] - stats[0, 0, s]) / stats[0, 1, s]
+    za_e = (ca[e] - stats[0, 0, e]) / stats[0, 1, e]
+    up = app + 0.5 * (-(zb_s + zb_e) * 0.5)
+    down = -app + 0.5 * (-(za_s + za_e) * 0.5)
+    feats += [_Block(up), _Block(down)]
     for k in (9, 25):
-        feats += [_box(up, k), _box(down, k)]
+        feats += [_Block(_box(up, k)), _Block(_box(down, k))]
     # wider context of the signed cue changes
-    feats += [_box(np.ascontiguousarray(zd[:, :, i]), 25) for i in (0, 3, 4, 5, 7)]
+    feats += [_Block(_box(zd[i], 25)) for i in (0, 3, 4, 5, 7)]
     # straight edges and corners (roofs) versus isotropic texture (trees, soil), before and after
-    coh_a, cor_a = structure_cues(ca[:, :, 0])
-    coh_b, cor_b = structure_cues(cb[:, :, 0])
+    coh_a, cor_a = structure_cues(la)
+    coh_b, cor_b = structure_cues(lb)
     dcoh, dcor = coh_b - coh_a, cor_b - cor_a
-    feats += [coh_a, coh_b, dcoh, cor_a, cor_b, dcor, _box(dcoh, 9), _box(dcor, 9), _box(dcoh, 25), _box(dcor, 25)]
+    feats += [_Block(f) for f in (coh_a, coh_b, dcoh, cor_a, cor_b, dcor)]
+    feats += [_Block(_box(dcoh, 9)), _Block(_box(dcor, 9)), _Block(_box(dcoh, 25)), _Block(_box(dcor, 25))]
     return feats
 
 
-def _column(blocks: list[np.ndarray], j: int) -> np.ndarray:
-    """Column ``j`` of the stacked ``blocks`` as an ``(h, w)`` array."""
+def _column(blocks: list[_Block], j: int) -> np.ndarray:
+    """Column ``j`` of the stacked ``blocks`` as an ``(h, w)`` array (of a block read as it is)."""
     for blk in blocks:
-        k = 1 if blk.ndim == 2 else blk.shape[2]
-        if j < k:
-            return blk if blk.ndim == 2 else blk[:, :, j]
-        j -= k
+        if j < blk.k:
+            if blk.mean is not None:
+                raise ValueError("feature column is normalised when read")
+            return np.asarray(blk.planes[j])
+        j -= blk.k
     raise IndexError("feature column out of range")
 
 
-def _gather(blocks: list[np.ndarray], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _gather(blocks: list[_Block], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The stacked ``blocks`` at the pixels ``(rows, cols)``: ``(n, F)`` float32, no full stack built."""
     out = np.empty((rows.size, N_FEATURES), np.float32, order="F")  # binned column by column
     j = 0
     for blk in blocks:
-        k = 1 if blk.ndim == 2 else blk.shape[2]
-        v = blk[rows, cols]
-        out[:, j : j + k] = v[:, None] if k == 1 else v
-        j += k
+        out[:, j : j + blk.k] = blk.at(rows, cols).T
+        j += blk.k
     return out
 
 
@@ -372,7 +407,7 @@ def region_features(
     """The features of the pixels of ``region`` and the direction evidence everywhere.
 
     Args:
-        a: before ``(h, w, 3)`` float32 RGB 0..255.
+        a: before ``(h, w, 3)`` RGB 0..255 (uint8 or float32).
         b: after, matched to ``a``.
         region: optional bool ``(h, w)`` pixels whose features are wanted (None: all).
         stats: cue statistics of the whole window (see :func:`cue_stats`).

@@ -447,8 +447,7 @@ def _box_features(
             inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
             piece[inner] = sel[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0]
             idx, x, d = change.region_features(
-                a_w[fy0:fy1, fx0:fx1].astype(np.float32), b_w[fy0:fy1, fx0:fx1].astype(np.float32),
-                region=piece, stats=stats,
+                a_w[fy0:fy1, fx0:fx1], b_w[fy0:fy1, fx0:fx1], region=piece, stats=stats,
             )
             direction[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0] = d[inner]
             # piece pixel -> crop pixel
