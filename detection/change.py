@@ -78,7 +78,7 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     out = np.empty((len(CUE_NAMES), h, w), np.float32)
     # Lab of the 8-bit colours (OpenCV's table-driven path: several times faster than float Lab;
     # the imagery is 8-bit anyway), rescaled by a table per channel
-    lab8 = cv2.split(cv2.cvtColor(x8, cv2.COLOR_RGB2Lab))
+    lab8 = [np.asarray(c, np.uint8) for c in cv2.split(cv2.cvtColor(x8, cv2.COLOR_RGB2Lab))]
     for i in range(3):
         np.take(_LAB8_TABLES[i], lab8[i], out=out[i])
     lum = out[0]
@@ -164,11 +164,11 @@ class _Block:
     def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``(k, n)`` values at the pixels ``(rows, cols)``."""
         v = self.planes[:, rows, cols]
-        return v if self.mean is None else (v - self.mean) / self.std
+        return v if self.mean is None or self.std is None else (v - self.mean) / self.std
 
     def full(self) -> np.ndarray:
         """``(k, h, w)`` values everywhere."""
-        if self.mean is None:
+        if self.mean is None or self.std is None:
             return self.planes
         return (self.planes - self.mean[:, :, None]) / self.std[:, :, None]
 
