@@ -99,7 +99,12 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = 4) -> np.ndarray:
+#: Reduction of the copy the cue statistics are taken from. 8 would save an eighth of the detect
+#: time but lost dsifn object recall held out (.72 -> .69).
+STATS_FACTOR = 4
+
+
+def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = STATS_FACTOR) -> np.ndarray:
     """Per-image statistics used to normalise the cues (from a reduced copy: cheap).
 
     Computing them once per window, not per block, keeps every block of a window on one scale.

@@ -238,15 +238,9 @@ def detect_aligned(
     h, w = a8.shape[:2]
     f = FIRST_STAGE_FACTOR
     sh, sw = max(1, -(-h // f)), max(1, -(-w // f))
-    exact = scale == 1.0 and h % f == 0 and w % f == 0 and min(h, w) >= 8 * f
-    if exact:
-        # one reduction serves both stages: exact area means (the statistics' own) and their
-        # rounding (the first stage's own, as cv2.resize of the uint8 image)
-        fa, fb = _area_mean(a8, f), _area_mean(bm, f)
-        ra, rb = np.rint(fa).astype(np.uint8), np.rint(fb).astype(np.uint8)
-    else:
-        ra = np.asarray(cv2.resize(a8, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
-        rb = np.asarray(cv2.resize(bm, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+    # one reduction serves the first stage and the window's cue statistics
+    ra = np.asarray(cv2.resize(a8, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+    rb = np.asarray(cv2.resize(bm, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
     cand_small = change.candidate_mask(ra, rb, params.prefilter, factor=1)
     if not cand_small.any():
         return WindowOutput((h, w), [], al.shift, 0.0)
@@ -260,7 +254,7 @@ def detect_aligned(
     else:
         wh, ww = h, w
         a_w, b_w = a8, bm
-        stats = change.cue_stats(fa, fb, factor=1) if exact else change.cue_stats(a_w, b_w)
+        stats = change.cue_stats(ra, rb, factor=max(1, change.STATS_FACTOR // f))
     cs8 = cand_small.astype(np.uint8)
     cand = np.asarray(cv2.resize(cs8, (ww, wh), interpolation=cv2.INTER_NEAREST), np.uint8)
     if valid is not None:
@@ -298,18 +292,6 @@ def detect_aligned(
     if valid is not None:
         patches = [q for q in (_mask_invalid(p, valid) for p in patches) if q is not None]
     return WindowOutput((h, w), patches, al.shift, n_cand / float(wh * ww))
-
-
-def _area_mean(x: np.ndarray, f: int) -> np.ndarray:
-    """``cv2.resize(x.astype(float32), INTER_AREA)`` by an integer factor ``f``, at half the cost.
-
-    The uint8 image is scaled by ``f * f`` into uint16, whose area means are then exact integers.
-    """
-    h, w = x.shape[:2]
-    x16 = np.empty(x.shape, np.uint16)
-    np.multiply(x, f * f, out=x16, dtype=np.uint16)
-    s = cv2.resize(x16, (w // f, h // f), interpolation=cv2.INTER_AREA)
-    return np.asarray(s, np.float32) * np.float32(1.0 / (f * f))
 
 
 def box_margin(params: DetectParams) -> int:
