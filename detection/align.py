@@ -92,11 +92,12 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = 
 
 def _phase_peak(r: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
     """Phase correlation with the sinc-peak sub-pixel estimate of Foroosh et al. (2002)."""
-    fr = np.fft.rfft2((r - r.mean()) * win)
-    fm = np.fft.rfft2((m - m.mean()) * win)
-    x = fm * np.conj(fr)
-    x /= np.abs(x) + 1e-9
-    c = np.fft.irfft2(x, s=r.shape)
+    # OpenCV's DFT: several times faster than numpy's on these float32 crops
+    fr = cv2.dft(np.ascontiguousarray((r - r.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
+    fm = cv2.dft(np.ascontiguousarray((m - m.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
+    x = cv2.mulSpectrums(fm, fr, 0, conjB=True)
+    x /= cv2.magnitude(x[:, :, 0], x[:, :, 1])[:, :, None] + np.float32(1e-9)
+    c = np.asarray(cv2.idft(x, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE), np.float64)
     h, w = c.shape
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)
     c0 = float(c[iy, ix])

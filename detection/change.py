@@ -166,9 +166,9 @@ class _Block:
         """Number of columns."""
         return int(self.planes.shape[0])
 
-    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """``(k, n)`` values at the pixels ``(rows, cols)``."""
-        v = self.planes[:, rows, cols]
+    def at(self, flat: np.ndarray) -> np.ndarray:
+        """``(k, n)`` values at the pixels of row-major indices ``flat``."""
+        v = np.take(self.planes.reshape(self.k, -1), flat, axis=1)
         return v if self.mean is None or self.std is None else (v - self.mean) / self.std
 
     def full(self) -> np.ndarray:
@@ -234,12 +234,13 @@ def _column(blocks: list[_Block], j: int) -> np.ndarray:
     raise IndexError("feature column out of range")
 
 
-def _gather(blocks: list[_Block], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """The stacked ``blocks`` at the pixels ``(rows, cols)``: ``(n, F)`` float32, no full stack built."""
-    out = np.empty((rows.size, N_FEATURES), np.float32, order="F")  # binned column by column
+def _gather(blocks: list[_Block], flat: np.ndarray) -> np.ndarray:
+    """The stacked ``blocks`` at the row-major pixel indices ``flat``: ``(n, F)`` float32, no full
+    stack built."""
+    out = np.empty((flat.size, N_FEATURES), np.float32, order="F")  # binned column by column
     j = 0
     for blk in blocks:
-        out[:, j : j + blk.k] = blk.at(rows, cols).T
+        out[:, j : j + blk.k] = blk.at(flat).T
         j += blk.k
     return out
 
@@ -425,8 +426,7 @@ def region_features(
     h, w = a.shape[:2]
     direction = np.asarray(_column(blocks, _UP9) - _column(blocks, _DOWN9), np.float32)
     idx = np.arange(h * w) if region is None else np.flatnonzero(region.ravel())
-    rows, cols = np.divmod(idx, w)
-    return idx, _gather(blocks, rows, cols), direction
+    return idx, _gather(blocks, idx), direction
 
 
 def predict_change(model: Any, x: np.ndarray) -> np.ndarray:
