@@ -95,8 +95,8 @@ def _phase_peak(r: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, f
     # OpenCV's DFT: several times faster than numpy's on these float32 crops
     fr = cv2.dft(np.ascontiguousarray((r - r.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
     fm = cv2.dft(np.ascontiguousarray((m - m.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
-    x = cv2.mulSpectrums(fm, fr, 0, conjB=True)
-    x /= cv2.magnitude(x[:, :, 0], x[:, :, 1])[:, :, None] + np.float32(1e-9)
+    x = np.asarray(cv2.mulSpectrums(fm, fr, 0, conjB=True), np.float32)
+    x /= np.asarray(cv2.magnitude(x[:, :, 0], x[:, :, 1]), np.float32)[:, :, None] + np.float32(1e-9)
     c = np.asarray(cv2.idft(x, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE), np.float64)
     h, w = c.shape
     iy, ix = np.unravel_index(int(np.argmax(c)), c.shape)

@@ -119,8 +119,11 @@ def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = STATS_FACTOR) -> np.nd
     """
     h, w = a.shape[:2]
     size = (max(8, w // factor), max(8, h // factor))
-    ra = cv2.resize(a.astype(np.float32), size, interpolation=cv2.INTER_AREA)
-    rb = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    if size == (w, h):  # already reduced (a window's first-stage copy)
+        ra, rb = a, b
+    else:
+        ra = cv2.resize(a.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        rb = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_AREA)
     ca, cb = image_cues(ra), image_cues(rb)
     out = np.empty((3, 2, ca.shape[0]), np.float32)
     for i, c in enumerate((ca, cb, cb - ca)):

@@ -256,10 +256,12 @@ def detect_aligned(
         a_w, b_w = a8, bm
         stats = change.cue_stats(ra, rb, factor=max(1, change.STATS_FACTOR // f))
     cs8 = cand_small.astype(np.uint8)
-    cand = np.asarray(cv2.resize(cs8, (ww, wh), interpolation=cv2.INTER_NEAREST), np.uint8)
+    # the candidate cells on the working grid, box by box (as cv2.resize, nearest neighbour)
+    src_rows, src_cols = nearest_index(wh, cs8.shape[0]), nearest_index(ww, cs8.shape[1])
+    inner_valid = None
     if valid is not None:
         vw = cv2.resize(valid.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST)
-        cand &= np.asarray(cv2.erode(vw, np.ones((5, 5), np.uint8)), np.uint8)
+        inner_valid = np.asarray(cv2.erode(vw, np.ones((5, 5), np.uint8)), np.uint8)
         n_valid = max(1, int(np.count_nonzero(vw)))
     else:
         n_valid = wh * ww
@@ -270,14 +272,16 @@ def detect_aligned(
     scored: list[_Scored] = []
     n_cand = 0
     for y0, y1, x0, x1 in candidate_boxes(cs8, (wh, ww), margin):
-        reg = cand[y0:y1, x0:x1]
+        reg = cs8[np.ix_(src_rows[y0:y1], src_cols[x0:x1])]
+        if inner_valid is not None:
+            reg &= inner_valid[y0:y1, x0:x1]
         rows = np.flatnonzero(reg.any(axis=1))
         if rows.size == 0:
             continue
         cols = np.flatnonzero(reg.any(axis=0))
         n_cand += int(np.count_nonzero(reg))
-        box = (y0 + int(rows[0]), y0 + int(rows[-1]) + 1, x0 + int(cols[0]), x0 + int(cols[-1]) + 1)
-        boxes.append(_box_features(a_w, b_w, cand, box, stats, margin, params.predict_stride))
+        tight = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+        boxes.append(_box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride))
         if sum(bf.idx.size for bf in boxes) >= PREDICT_ROWS:
             scored += _score_boxes(boxes, model, params.predict_stride)
             boxes = []
@@ -396,25 +400,41 @@ class _BoxFeatures:
     direction: np.ndarray
 
 
+def nearest_index(dst: int, src: int) -> np.ndarray:
+    """Source index of each of ``dst`` output rows (or columns) of a nearest-neighbour resize
+    from ``src``, as ``cv2.resize(..., INTER_NEAREST)`` picks them."""
+    return np.minimum((np.arange(dst) * (src / dst)).astype(np.int64), src - 1)
+
+
 def _box_features(
     a_w: np.ndarray,
     b_w: np.ndarray,
     cand: np.ndarray,
-    box: tuple[int, int, int, int],
+    origin: tuple[int, int],
+    tight: tuple[int, int, int, int],
     stats: np.ndarray,
     margin: int,
     stride: int = 1,
 ) -> _BoxFeatures:
-    """Features for the candidates inside ``box`` (their tight bounds), on the box plus ``margin``.
+    """Features for the candidates of one box, on their tight bounds plus ``margin``.
 
-    With ``stride`` > 1 only the window's sparse grid is scored (see
-    :func:`detection.change.sparse_pixels`); the rest of the candidates are filled in afterwards.
+    Args:
+        a_w: before image on the working grid.
+        b_w: after image.
+        cand: bool candidates of the box (holding its tight bounds plus ``margin``).
+        origin: ``(row, col)`` of ``cand`` in the window.
+        tight: ``(y0, y1, x0, x1)`` bounds of the candidates within ``cand``.
+        stats: the window's cue statistics.
+        margin: see :func:`box_margin`.
+        stride: with ``stride`` > 1 only the window's sparse grid is scored (see
+            :func:`detection.change.sparse_pixels`); the rest is filled in afterwards.
     """
-    h, w = cand.shape
-    ty0, ty1, tx0, tx1 = box
+    h, w = a_w.shape[:2]
+    oy, ox = origin
+    ty0, ty1, tx0, tx1 = tight[0] + oy, tight[1] + oy, tight[2] + ox, tight[3] + ox
     dy0, dy1, dx0, dx1 = max(0, ty0 - margin), min(h, ty1 + margin), max(0, tx0 - margin), min(w, tx1 + margin)
     cw = dx1 - dx0
-    region = cand[dy0:dy1, dx0:dx1] > 0
+    region = cand[dy0 - oy : dy1 - oy, dx0 - ox : dx1 - ox]
     sel = change.sparse_pixels(region, stride, (dy0, dx0))
     direction = np.zeros((dy1 - dy0, cw), np.float32)
     idxs: list[np.ndarray] = []

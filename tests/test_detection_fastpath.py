@@ -220,3 +220,12 @@ def test_mask_png_from_patches(tmp_path: Path) -> None:
         assert ds.count == 1 and np.array_equal(ds.read(1), ref)
     assert png.changed == int((ref > 0).sum())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"]
+
+
+def test_nearest_index_picks_the_cells_cv2_resize_picks() -> None:
+    rng = np.random.default_rng(4)
+    for src, dst in ((544, 2176), (529, 2113), (242, 968), (7, 25), (250, 1000), (13, 13)):
+        cells = rng.integers(0, 2, (src, src + 3), dtype=np.uint8)
+        want = cv2.resize(cells, (dst + 11, dst), interpolation=cv2.INTER_NEAREST)
+        got = cells[np.ix_(core.nearest_index(dst, src), core.nearest_index(dst + 11, src + 3))]
+        assert np.array_equal(got, want), (src, dst)
