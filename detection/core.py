@@ -400,6 +400,21 @@ class _BoxFeatures:
     direction: np.ndarray
 
 
+def candidate_pixels(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> np.ndarray:
+    """The first stage's candidates of an aligned pair on its own grid (bool ``(h, w)``).
+
+    The cells :func:`detect_aligned` passes on to the costly stage, as a full-size mask (training
+    draws its hard negatives from them).
+    """
+    h, w = a8.shape[:2]
+    f = FIRST_STAGE_FACTOR
+    size = (max(1, -(-w // f)), max(1, -(-h // f)))
+    ra = cv2.resize(a8, size, interpolation=cv2.INTER_AREA)
+    rb = cv2.resize(b8, size, interpolation=cv2.INTER_AREA)
+    cells = change.candidate_mask(ra, rb, params.prefilter, factor=1).astype(np.uint8)
+    return np.asarray(cv2.resize(cells, (w, h), interpolation=cv2.INTER_NEAREST)) > 0
+
+
 def nearest_index(dst: int, src: int) -> np.ndarray:
     """Source index of each of ``dst`` output rows (or columns) of a nearest-neighbour resize
     from ``src``, as ``cv2.resize(..., INTER_NEAREST)`` picks them."""

@@ -1,0 +1,56 @@
+"""The training sample: hard negatives from the first stage's candidates, small blobs counted."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from detection import change, core
+from detection.training import train as T
+from detection.types import DetectParams
+
+
+def _pair() -> T.Pair:
+    """A textured scene where a large and a small roof appear and some ground changes unlabelled."""
+    rng = np.random.default_rng(7)
+    base = cv2.GaussianBlur(rng.uniform(60, 160, (256, 256, 3)).astype(np.float32), (0, 0), 2)
+    a = np.clip(base, 0, 255).astype(np.uint8)
+    b = a.copy()
+    label = np.zeros((256, 256), np.uint8)
+    b[20:120, 20:120] = (215, 210, 205)  # large roof: 10,000 px
+    label[20:120, 20:120] = 1
+    b[200:210, 200:210] = (225, 220, 215)  # small roof: 100 px
+    label[200:210, 200:210] = 1
+    b[150:190, 30:90] = np.clip(b[150:190, 30:90].astype(np.int16) + 45, 0, 255).astype(np.uint8)  # ground
+    return T.Pair("synthetic", "t1", a, b, label)
+
+
+def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_more() -> None:
+    pair = _pair()
+    s = T.sample_tile(pair, per_class=1000, seed=0)
+    assert s.x.shape == (4000, len(change.feature_names()))
+    assert int(s.y.sum()) == 1000 and int((s.y == 0).sum()) == 3000
+    g = pair.label.ravel() > 0
+    assert np.array_equal(g[s.pixels], s.y > 0)  # each sampled pixel carries its own label
+    assert np.unique(s.pixels).size == s.pixels.size  # no pixel twice
+    small = np.zeros_like(pair.label, bool)
+    small[200:210, 200:210] = True
+    # area ** -0.5: per pixel 1/100 (large) vs 1/10 (small), so 100 * .1 / (10000 * .01 + 100 * .1)
+    share_small = small.ravel()[s.pixels[s.y > 0]].mean()
+    assert 0.05 < share_small < 0.15  # drawn uniformly it would be 100 / 10100 = .01
+    a8, bm, _ = core.prepare_pair(pair.a, pair.b, None, DetectParams())
+    cand = core.candidate_pixels(a8, bm, DetectParams()).ravel()
+    neg = s.pixels[s.y == 0]
+    assert cand[neg].mean() >= T.CANDIDATE_NEGATIVES
+    assert cand[~g].mean() < 0.5  # the candidates are a minority of the unchanged pixels
+
+
+def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pair = _pair()
+    monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.0)
+    monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.0)
+    s = T.sample_tile(pair, per_class=1000, seed=0)
+    small = np.zeros_like(pair.label, bool)
+    small[200:210, 200:210] = True
+    assert small.ravel()[s.pixels[s.y > 0]].mean() < 0.04
+    assert int(s.y.sum()) == 1000 and int((s.y == 0).sum()) == 3000
