@@ -25,8 +25,10 @@ def _pair() -> T.Pair:
     return T.Pair("synthetic", "t1", a, b, label)
 
 
-def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_more() -> None:
+def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_more(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pair = _pair()
+    monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.7)
+    monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.5)
     s = T.sample_tile(pair, per_class=1000, seed=0)
     assert s.x.shape == (4000, len(change.feature_names()))
     assert int(s.y.sum()) == 1000 and int((s.y == 0).sum()) == 3000
@@ -41,7 +43,7 @@ def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_mor
     a8, bm, _ = core.prepare_pair(pair.a, pair.b, None, DetectParams())
     cand = core.candidate_pixels(a8, bm, DetectParams()).ravel()
     neg = s.pixels[s.y == 0]
-    assert cand[neg].mean() >= T.CANDIDATE_NEGATIVES
+    assert cand[neg].mean() >= 0.7
     assert cand[~g].mean() < 0.5  # the candidates are a minority of the unchanged pixels
 
 
@@ -54,3 +56,8 @@ def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type:
     small[200:210, 200:210] = True
     assert small.ravel()[s.pixels[s.y > 0]].mean() < 0.04
     assert int(s.y.sum()) == 1000 and int((s.y == 0).sum()) == 3000
+    a8, bm, _ = core.prepare_pair(pair.a, pair.b, None, DetectParams())
+    cand = core.candidate_pixels(a8, bm, DetectParams()).ravel()
+    unchanged = pair.label.ravel() == 0
+    # drawn anywhere: the candidates' share of the negatives is about their share of the ground
+    assert abs(cand[s.pixels[s.y == 0]].mean() - cand[unchanged].mean()) < 0.05
