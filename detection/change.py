@@ -48,12 +48,12 @@ def _box(x: np.ndarray, k: int) -> np.ndarray:
 
 
 #: 8-bit Lab (OpenCV) to L 0..100 and a, b about -127..127, as tables of the 256 values.
-_LAB8_TABLES = (
-    (np.arange(256, dtype=np.float32) - np.float32(0.0)) * np.float32(100.0 / 255.0),
-    (np.arange(256, dtype=np.float32) - np.float32(128.0)) * np.float32(1.0),
-    (np.arange(256, dtype=np.float32) - np.float32(128.0)) * np.float32(1.0),
-)
 _L8_SCALE = np.float32(100.0 / 255.0)
+_LAB8_TABLES = (
+    np.arange(256, dtype=np.float32) * _L8_SCALE,
+    np.arange(256, dtype=np.float32) - np.float32(128.0),
+    np.arange(256, dtype=np.float32) - np.float32(128.0),
+)
 
 
 def image_cues(rgb: np.ndarray) -> np.ndarray:
