@@ -237,11 +237,8 @@ def detect_aligned(
     a8, bm, valid = al.a, al.b, al.valid
     h, w = a8.shape[:2]
     f = FIRST_STAGE_FACTOR
-    sh, sw = max(1, -(-h // f)), max(1, -(-w // f))
     # one reduction serves the first stage and the window's cue statistics
-    ra = np.asarray(cv2.resize(a8, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
-    rb = np.asarray(cv2.resize(bm, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
-    cand_small = change.candidate_mask(ra, rb, params.prefilter, factor=1)
+    ra, rb, cand_small = first_stage(a8, bm, params)
     if not cand_small.any():
         return WindowOutput((h, w), [], al.shift, 0.0)
     if model is None:
@@ -269,6 +266,7 @@ def detect_aligned(
     min_work = max(1, round(min_px * scale * scale))
     margin = box_margin(params)
     boxes: list[_BoxFeatures] = []
+    pending = 0  # feature rows in boxes
     scored: list[_Scored] = []
     n_cand = 0
     for y0, y1, x0, x1 in candidate_boxes(cs8, (wh, ww), margin):
@@ -282,9 +280,10 @@ def detect_aligned(
         n_cand += int(np.count_nonzero(reg))
         tight = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
         boxes.append(_box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride))
-        if sum(bf.idx.size for bf in boxes) >= PREDICT_ROWS:
+        pending += boxes[-1].idx.size
+        if pending >= PREDICT_ROWS:
             scored += _score_boxes(boxes, model, params.predict_stride)
-            boxes = []
+            boxes, pending = [], 0
     scored += _score_boxes(boxes, model, params.predict_stride)
     del boxes
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
@@ -400,18 +399,29 @@ class _BoxFeatures:
     direction: np.ndarray
 
 
-def candidate_pixels(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> np.ndarray:
-    """The first stage's candidates of an aligned pair on its own grid (bool ``(h, w)``).
+def first_stage(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cheap first stage of an aligned pair: its reduced copies and candidate cells.
 
-    The cells :func:`detect_aligned` passes on to the costly stage, as a full-size mask (training
-    draws its hard negatives from them).
+    Returns:
+        ``(ra, rb, cells)``: both images reduced by :data:`FIRST_STAGE_FACTOR` (uint8 area means)
+        and the bool candidate cells on that grid (see :func:`detection.change.candidate_mask`).
     """
     h, w = a8.shape[:2]
     f = FIRST_STAGE_FACTOR
     size = (max(1, -(-w // f)), max(1, -(-h // f)))
-    ra = cv2.resize(a8, size, interpolation=cv2.INTER_AREA)
-    rb = cv2.resize(b8, size, interpolation=cv2.INTER_AREA)
-    cells = change.candidate_mask(ra, rb, params.prefilter, factor=1).astype(np.uint8)
+    ra = np.asarray(cv2.resize(a8, size, interpolation=cv2.INTER_AREA), np.uint8)
+    rb = np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8)
+    return ra, rb, change.candidate_mask(ra, rb, params.prefilter, factor=1)
+
+
+def candidate_pixels(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> np.ndarray:
+    """The first stage's candidates of an aligned pair on its own grid (bool ``(h, w)``).
+
+    The cells :func:`detect_aligned` passes on to the costly stage, as a full-size mask (training
+    can draw hard negatives from them).
+    """
+    h, w = a8.shape[:2]
+    cells = first_stage(a8, b8, params)[2].astype(np.uint8)
     return np.asarray(cv2.resize(cells, (w, h), interpolation=cv2.INTER_NEAREST)) > 0
 
 
