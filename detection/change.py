@@ -47,17 +47,17 @@ def _box(x: np.ndarray, k: int) -> np.ndarray:
     return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
 
 
-#: 8-bit Lab (OpenCV) to L 0..100 and a, b about -127..127, as tables of the 256 values.
+#: 8-bit Lab (OpenCV) lightness to L 0..100.
 _L8_SCALE = np.float32(100.0 / 255.0)
-_LAB8_TABLES = (
-    np.arange(256, dtype=np.float32) * _L8_SCALE,
-    np.arange(256, dtype=np.float32) - np.float32(128.0),
-    np.arange(256, dtype=np.float32) - np.float32(128.0),
-)
 
 
 def image_cues(rgb: np.ndarray) -> np.ndarray:
-    """Per-pixel cues of one image.
+    """Per-pixel cues of one image (see :func:`_cues`)."""
+    return _cues(rgb)[0]
+
+
+def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-pixel cues of one image, and the lightness moments behind its local deviation.
 
     Args:
         rgb: ``(h, w, 3)`` RGB in 0..255: uint8, or float32 (rounded for the colour space).
@@ -66,25 +66,30 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
         ``(len(CUE_NAMES), h, w)`` float32 planes: Lab, saturation (low = grey roofs), excess
         green (vegetation), white and black top-hats of lightness (bright compact objects and
         their shadows: a morphological building index), gradient magnitude and local standard
-        deviation.
+        deviation; then the 7x7 mean and variance of lightness (the similarity features reuse them).
     """
     if rgb.dtype == np.uint8:
         x8 = np.ascontiguousarray(rgb)
-        x = x8.astype(np.float32)
+        # max and min of the 8-bit bands, then float: integers, so exactly the float values
+        b8s = cv2.split(x8)
+        r, g, bl = (np.asarray(c, np.float32) for c in b8s)
+        mx = np.asarray(cv2.max(cv2.max(b8s[0], b8s[1]), b8s[2]), np.float32)
+        mn = np.asarray(cv2.min(cv2.min(b8s[0], b8s[1]), b8s[2]), np.float32)
     else:
         x = np.clip(rgb, 0, 255).astype(np.float32)
         x8 = np.asarray(np.rint(x), np.uint8)
-    h, w = x.shape[:2]
+        r, g, bl = cv2.split(x)
+        mx = cv2.max(cv2.max(r, g), bl)
+        mn = cv2.min(cv2.min(r, g), bl)
+    h, w = x8.shape[:2]
     out = np.empty((len(CUE_NAMES), h, w), np.float32)
     # Lab of the 8-bit colours (OpenCV's table-driven path: several times faster than float Lab;
-    # the imagery is 8-bit anyway), rescaled by a table per channel
+    # the imagery is 8-bit anyway), rescaled to L 0..100 and a, b about -127..127
     lab8 = [np.asarray(c, np.uint8) for c in cv2.split(cv2.cvtColor(x8, cv2.COLOR_RGB2Lab))]
-    for i in range(3):
-        np.take(_LAB8_TABLES[i], lab8[i], out=out[i])
+    np.multiply(lab8[0], _L8_SCALE, out=out[0], dtype=np.float32)
+    np.subtract(lab8[1], np.float32(128.0), out=out[1], dtype=np.float32)
+    np.subtract(lab8[2], np.float32(128.0), out=out[2], dtype=np.float32)
     lum = out[0]
-    r, g, bl = cv2.split(x)
-    mx = cv2.max(cv2.max(r, g), bl)
-    mn = cv2.min(cv2.min(r, g), bl)
     np.divide(mx - mn, mx + np.float32(8.0), out=out[3])
     np.divide(2.0 * g - r - bl, r + g + bl + np.float32(24.0), out=out[4])
     # top-hats on the 8-bit lightness (exact integers; scaling commutes with them)
@@ -95,8 +100,9 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
     out[7] = _box(cv2.magnitude(gx, gy), 5)
     m = _box(lum, 7)
-    np.sqrt(np.maximum(_box(lum * lum, 7) - m * m, 0.0), out=out[8])
-    return out
+    var = np.maximum(_box(lum * lum, 7) - m * m, 0.0)
+    np.sqrt(var, out=out[8])
+    return out, m, var
 
 
 #: Reduction of the copy the cue statistics are taken from. 8 would save an eighth of the detect
@@ -186,8 +192,8 @@ def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> l
     """The columns of :func:`pair_features` as blocks, in order."""
     if stats is None:
         stats = cue_stats(a, b)
-    ca = image_cues(a)
-    cb = image_cues(b)
+    ca, ma7, va7 = _cues(a)
+    cb, mb7, vb7 = _cues(b)
     zd = (cb - ca - stats[2, 0][:, None, None]) / stats[2, 1][:, None, None]
     feats = [_Block(ca, stats[0, 0], stats[0, 1]), _Block(cb, stats[1, 0], stats[1, 1]), _Block(zd)]
     # colour difference magnitude at several scales, relative to the window's typical difference
@@ -196,9 +202,12 @@ def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> l
     # local structure similarity of lightness (SSIM-like correlation) at two scales
     la, lb = ca[0], cb[0]
     for k in (7, 15):
-        ma, mb = _box(la, k), _box(lb, k)
-        va = np.maximum(_box(la * la, k) - ma * ma, 0.0)
-        vb = np.maximum(_box(lb * lb, k) - mb * mb, 0.0)
+        if k == 7:
+            ma, mb, va, vb = ma7, mb7, va7, vb7
+        else:
+            ma, mb = _box(la, k), _box(lb, k)
+            va = np.maximum(_box(la * la, k) - ma * ma, 0.0)
+            vb = np.maximum(_box(lb * lb, k) - mb * mb, 0.0)
         cov = _box(la * lb, k) - ma * mb
         c2 = 6.5
         feats.append(_Block((2 * cov + c2) / (va + vb + c2)))
