@@ -81,20 +81,26 @@ def estimate_shift(ref: np.ndarray, mov: np.ndarray, valid: np.ndarray | None = 
     r = np.asarray(cv2.Laplacian(cv2.GaussianBlur(r, (3, 3), 0), cv2.CV_32F), np.float32)
     m = np.asarray(cv2.Laplacian(cv2.GaussianBlur(m, (3, 3), 0), cv2.CV_32F), np.float32)
     win = cv2.createHanningWindow(r.shape[::-1], cv2.CV_32F)
-    dx, dy, resp = _phase_peak(r, m, win)
+    fr = _spectrum(r, win)
+    dx, dy, resp = _phase_peak(fr, m, win)
     # one refinement on the resampled residual reduces the interpolation bias further
     if np.hypot(dx, dy) < min(r.shape) / 4:
-        ex, ey, _ = _phase_peak(r, apply_shift(m, dx, dy), win)
+        ex, ey, _ = _phase_peak(fr, apply_shift(m, dx, dy), win)
         if np.hypot(ex, ey) < 1.0:
             dx, dy = dx + ex, dy + ey
     return float(dx), float(dy), float(resp)
 
 
-def _phase_peak(r: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
-    """Phase correlation with the sinc-peak sub-pixel estimate of Foroosh et al. (2002)."""
-    # OpenCV's DFT: several times faster than numpy's on these float32 crops
-    fr = cv2.dft(np.ascontiguousarray((r - r.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
-    fm = cv2.dft(np.ascontiguousarray((m - m.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT)
+def _spectrum(x: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """The complex spectrum of a windowed, zero-mean grey image (OpenCV's DFT: several times faster
+    than numpy's on these float32 crops)."""
+    return np.asarray(cv2.dft(np.ascontiguousarray((x - x.mean()) * win, np.float32), flags=cv2.DFT_COMPLEX_OUTPUT))
+
+
+def _phase_peak(fr: np.ndarray, m: np.ndarray, win: np.ndarray) -> tuple[float, float, float]:
+    """Phase correlation of ``m`` with the reference spectrum ``fr`` (see :func:`_spectrum`), with
+    the sinc-peak sub-pixel estimate of Foroosh et al. (2002)."""
+    fm = _spectrum(m, win)
     x = np.asarray(cv2.mulSpectrums(fm, fr, 0, conjB=True), np.float32)
     x /= np.asarray(cv2.magnitude(x[:, :, 0], x[:, :, 1]), np.float32)[:, :, None] + np.float32(1e-9)
     c = np.asarray(cv2.idft(x, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE), np.float64)

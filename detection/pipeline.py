@@ -10,6 +10,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import rasterio
 from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
@@ -268,6 +269,15 @@ def process_tile(
         al, params, scale=1.0 if geo else working_scale(px, params), min_area_px=min_area_px(px, params, geo),
         model=model,
     )
+    patches, inner, edge = _core_pieces(res.patches, tile, ai)
+    return TileOutput(tile, patches, inner, edge, res.shift, res.candidate_fraction, time.perf_counter() - t0)
+
+
+def _core_pieces(
+    found: list[core.Patch], tile: windows.Tile, ai: rasterio_io.RasterInfo
+) -> tuple[list[MaskPatch], list[ChangePolygon], list[ChangePolygon]]:
+    """The changed patches of a tile cut to its core, and their polygons: inner ones and ones
+    touching an internal core edge (merged with their neighbours' later)."""
     rs, cs = tile.inner
     ctf = window_transform(tile.core, ai.transform)
     h, w = int(tile.core.height), int(tile.core.width)
@@ -276,29 +286,31 @@ def process_tile(
     patches: list[MaskPatch] = []
     inner: list[ChangePolygon] = []
     edge: list[ChangePolygon] = []
-    for p in res.patches:
-        ph, pw = p.mask.shape
-        r0, r1 = max(p.row, rs.start), min(p.row + ph, rs.stop)
-        c0, c1 = max(p.col, cs.start), min(p.col + pw, cs.stop)
-        if r1 <= r0 or c1 <= c0:
-            continue
-        mask = p.mask[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
-        if not mask.any():
-            continue
-        score = p.score[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
-        # row and column of the piece in the core, then in the raster
-        cr, cc = r0 - rs.start, c0 - cs.start
-        patches.append((int(tile.core.row_off) + cr, int(tile.core.col_off) + cc, np.ascontiguousarray(mask)))
-        ptf = ctf @ Affine.translation(cc, cr)
-        polys = vectorize.vectorize(mask, score, ptf, ai.crs, min_area_m2=0.0, min_area_px=0, simplify_px=0.0)
-        # pieces touching an internal core edge are merged with their neighbours later
-        for poly in polys:
-            minx, miny, maxx, maxy = poly.geometry.bounds
-            x0, y0 = ~ctf @ (minx, maxy)
-            x1, y1 = ~ctf @ (maxx, miny)
-            touch = [min(x0, x1) <= 0.5, min(y0, y1) <= 0.5, max(x0, x1) >= w - 0.5, max(y0, y1) >= h - 0.5]
-            (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(poly)
-    return TileOutput(tile, patches, inner, edge, res.shift, res.candidate_fraction, time.perf_counter() - t0)
+    # one GDAL environment for all the patches (rasterio sets one up per call otherwise)
+    with rasterio.Env():
+        for p in found:
+            ph, pw = p.mask.shape
+            r0, r1 = max(p.row, rs.start), min(p.row + ph, rs.stop)
+            c0, c1 = max(p.col, cs.start), min(p.col + pw, cs.stop)
+            if r1 <= r0 or c1 <= c0:
+                continue
+            mask = p.mask[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
+            if not mask.any():
+                continue
+            score = p.score[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
+            # row and column of the piece in the core, then in the raster
+            cr, cc = r0 - rs.start, c0 - cs.start
+            patches.append((int(tile.core.row_off) + cr, int(tile.core.col_off) + cc, np.ascontiguousarray(mask)))
+            ptf = ctf @ Affine.translation(cc, cr)
+            polys = vectorize.vectorize(mask, score, ptf, ai.crs, min_area_m2=0.0, min_area_px=0, simplify_px=0.0)
+            # pieces touching an internal core edge are merged with their neighbours later
+            for poly in polys:
+                minx, miny, maxx, maxy = poly.geometry.bounds
+                x0, y0 = ~ctf @ (minx, maxy)
+                x1, y1 = ~ctf @ (maxx, miny)
+                touch = [min(x0, x1) <= 0.5, min(y0, y1) <= 0.5, max(x0, x1) >= w - 0.5, max(y0, y1) >= h - 0.5]
+                (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(poly)
+    return patches, inner, edge
 
 
 def _finish_polygons(

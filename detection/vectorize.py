@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ from detection.types import APPEARED, DISAPPEARED, ChangePolygon
 _KINDS = {APPEARED: "appeared", DISAPPEARED: "disappeared"}
 
 
+@lru_cache(maxsize=64)
 def is_geographic(crs: str | None) -> bool:
     """Whether ``crs`` has degrees as units."""
     if crs is None:
