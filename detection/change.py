@@ -43,6 +43,13 @@ CONTEXT_PX = 26
 CUE_NAMES = ("L", "a", "b", "sat", "exg", "wth", "bth", "grad", "std")
 
 
+def _disc(k: int) -> np.ndarray:
+    """The ``k x k`` elliptic structuring element."""
+    if k not in _ELLIPSE:
+        _ELLIPSE[k] = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    return _ELLIPSE[k]
+
+
 def _box(x: np.ndarray, k: int) -> np.ndarray:
     return cv2.blur(x, (k, k), borderType=cv2.BORDER_REFLECT)
 
@@ -56,8 +63,8 @@ def image_cues(rgb: np.ndarray) -> np.ndarray:
     return _cues(rgb)[0]
 
 
-def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-pixel cues of one image, and the lightness moments behind its local deviation.
+def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Per-pixel cues of one image, and the lightness moments and derivatives behind them.
 
     Args:
         rgb: ``(h, w, 3)`` RGB in 0..255: uint8, or float32 (rounded for the colour space).
@@ -66,7 +73,8 @@ def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ``(len(CUE_NAMES), h, w)`` float32 planes: Lab, saturation (low = grey roofs), excess
         green (vegetation), white and black top-hats of lightness (bright compact objects and
         their shadows: a morphological building index), gradient magnitude and local standard
-        deviation; then the 7x7 mean and variance of lightness (the similarity features reuse them).
+        deviation; then the 7x7 mean and variance of lightness and its 3x3 Sobel derivatives
+        ``(gx, gy)`` (the similarity and structure features reuse them).
     """
     if rgb.dtype == np.uint8:
         x8 = np.ascontiguousarray(rgb)
@@ -78,9 +86,9 @@ def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     else:
         x = np.clip(rgb, 0, 255).astype(np.float32)
         x8 = np.asarray(np.rint(x), np.uint8)
-        r, g, bl = cv2.split(x)
-        mx = cv2.max(cv2.max(r, g), bl)
-        mn = cv2.min(cv2.min(r, g), bl)
+        r, g, bl = (np.asarray(c, np.float32) for c in cv2.split(x))
+        mx = np.asarray(cv2.max(cv2.max(r, g), bl), np.float32)
+        mn = np.asarray(cv2.min(cv2.min(r, g), bl), np.float32)
     h, w = x8.shape[:2]
     out = np.empty((len(CUE_NAMES), h, w), np.float32)
     # Lab of the 8-bit colours (OpenCV's table-driven path: several times faster than float Lab;
@@ -102,7 +110,7 @@ def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     m = _box(lum, 7)
     var = np.maximum(_box(lum * lum, 7) - m * m, 0.0)
     np.sqrt(var, out=out[8])
-    return out, m, var
+    return out, m, var, (gx, gy)
 
 
 #: Reduction of the copy the cue statistics are taken from. 8 would save an eighth of the detect
@@ -111,26 +119,27 @@ def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 STATS_FACTOR = 4
 
 
-def cue_stats(a: np.ndarray, b: np.ndarray, factor: int = STATS_FACTOR) -> np.ndarray:
+def cue_stats(a: np.ndarray, b: np.ndarray, reduced: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per-image statistics used to normalise the cues (from a reduced copy: cheap).
 
-    Computing them once per window, not per block, keeps every block of a window on one scale.
+    Computing them once per window, not per crop, keeps every crop of a window on one scale.
 
     Args:
         a: before ``(h, w, 3)`` RGB 0..255 (any numeric dtype).
         b: after image.
-        factor: reduction factor.
+        reduced: the pair already reduced by :data:`STATS_FACTOR` (a window's first-stage copy);
+            None to reduce it here (area means).
 
     Returns:
         ``(3, 2, C)`` float32: mean and standard deviation of the cues of A, B and B - A.
     """
     h, w = a.shape[:2]
-    size = (max(8, w // factor), max(8, h // factor))
-    if size == (w, h):  # already reduced (a window's first-stage copy)
-        ra, rb = a, b
-    else:
+    if reduced is None:
+        size = (max(8, w // STATS_FACTOR), max(8, h // STATS_FACTOR))
         ra = cv2.resize(a.astype(np.float32), size, interpolation=cv2.INTER_AREA)
         rb = cv2.resize(b.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    else:
+        ra, rb = reduced
     ca, cb = image_cues(ra), image_cues(rb)
     out = np.empty((3, 2, ca.shape[0]), np.float32)
     for i, c in enumerate((ca, cb, cb - ca)):
@@ -192,8 +201,8 @@ def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> l
     """The columns of :func:`pair_features` as blocks, in order."""
     if stats is None:
         stats = cue_stats(a, b)
-    ca, ma7, va7 = _cues(a)
-    cb, mb7, vb7 = _cues(b)
+    ca, ma7, va7, grad_a = _cues(a)
+    cb, mb7, vb7, grad_b = _cues(b)
     zd = (cb - ca - stats[2, 0][:, None, None]) / stats[2, 1][:, None, None]
     feats = [_Block(ca, stats[0, 0], stats[0, 1]), _Block(cb, stats[1, 0], stats[1, 1]), _Block(zd)]
     # colour difference magnitude at several scales, relative to the window's typical difference
@@ -228,8 +237,8 @@ def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> l
     # wider context of the signed cue changes
     feats += [_Block(_box(zd[i], 25)) for i in (0, 3, 4, 5, 7)]
     # straight edges and corners (roofs) versus isotropic texture (trees, soil), before and after
-    coh_a, cor_a = structure_cues(la)
-    coh_b, cor_b = structure_cues(lb)
+    coh_a, cor_a = structure_cues(*grad_a)
+    coh_b, cor_b = structure_cues(*grad_b)
     dcoh, dcor = coh_b - coh_a, cor_b - cor_a
     feats += [_Block(f) for f in (coh_a, coh_b, dcoh, cor_a, cor_b, dcor)]
     feats += [_Block(_box(dcoh, 9)), _Block(_box(dcor, 9)), _Block(_box(dcoh, 25)), _Block(_box(dcor, 25))]
@@ -258,7 +267,7 @@ def _gather(blocks: list[_Block], flat: np.ndarray) -> np.ndarray:
     return out
 
 
-def structure_cues(lum: np.ndarray, k: int = 7) -> tuple[np.ndarray, np.ndarray]:
+def structure_cues(gx: np.ndarray, gy: np.ndarray, k: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """Edge coherence and corner strength of a lightness image (from the structure tensor).
 
     Roof outlines are straight, oriented edges meeting at corners; tree crowns, grass and soil
@@ -266,15 +275,14 @@ def structure_cues(lum: np.ndarray, k: int = 7) -> tuple[np.ndarray, np.ndarray]
     set (e.g. egy .57 -> .66, levir_tiles .14 -> .19).
 
     Args:
-        lum: ``(h, w)`` float32 lightness (Lab L, 0..100).
+        gx: ``(h, w)`` float32 horizontal 3x3 Sobel derivative of lightness (Lab L, 0..100).
+        gy: the vertical one.
         k: box size over which the tensor is averaged.
 
     Returns:
         ``(coherence, corner)``: coherence in 0..1 (damped where gradients are weak) and
         ``log(1 + smaller eigenvalue)``.
     """
-    gx = cv2.Sobel(lum, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(lum, cv2.CV_32F, 0, 1, ksize=3)
     jxx, jyy, jxy = _box(gx * gx, k), _box(gy * gy, k), _box(gx * gy, k)
     trace = jxx + jyy
     disc = np.sqrt((jxx - jyy) ** 2 + 4.0 * jxy * jxy)
@@ -313,7 +321,7 @@ def _range_excess(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def candidate_mask(
-    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.0
+    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.0, dilate: int = 9
 ) -> np.ndarray:
     """Cheap first stage: where could anything have changed?
 
@@ -332,6 +340,7 @@ def candidate_mask(
         relative: weight of the robust spread in the level. 0 by default: on the open labelled
             sets any positive weight dropped real changes (held-out egy F1 .56 -> .50 at 0.5)
             while the synthetic speed pair needs no help to stay clean.
+        dilate: side (cells) of the disc the candidates are dilated by.
 
     Returns:
         ``(ceil(h/factor), ceil(w/factor))`` bool mask of candidate cells.
@@ -347,7 +356,8 @@ def candidate_mask(
     level = max(float(threshold), med + relative * mad)
     cand = (d > level).astype(np.uint8)
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
-    cand = cv2.dilate(cand, _ELLIPSE[9])
+    if dilate > 1:
+        cand = cv2.dilate(cand, _disc(dilate))
     return cand.astype(bool)
 
 

@@ -51,7 +51,7 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     scored = change.sparse_pixels(cand, params.predict_stride)
     prob, direction = change.change_probability(
         al.a.astype(np.float32), al.b.astype(np.float32), model, region=scored,
-        stats=change.cue_stats(ra, rb, factor=change.STATS_FACTOR // core.FIRST_STAGE_FACTOR),
+        stats=change.cue_stats(al.a, al.b, reduced=(ra, rb)),
     )
     prob = change.fill_sparse(prob, scored, cand, params.predict_stride)
     factor = change.prior_factor(float(prob.sum(dtype=np.float64)) / (h * w), params.prior_reference,
