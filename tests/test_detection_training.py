@@ -1,4 +1,5 @@
-"""The training sample: hard negatives from the first stage's candidates, small blobs counted."""
+"""The training sample: hard negatives from the first stage's candidates, small blobs counted, both
+orders of the dates."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _pair() -> T.Pair:
 
 def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_more(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pair = _pair()
+    monkeypatch.setattr(T, "BOTH_DIRECTIONS", False)
     monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.7)
     monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.5)
     s = T.sample_tile(pair, per_class=1000, seed=0)
@@ -49,6 +51,7 @@ def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_mor
 
 def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pair = _pair()
+    monkeypatch.setattr(T, "BOTH_DIRECTIONS", False)
     monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.0)
     monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.0)
     s = T.sample_tile(pair, per_class=1000, seed=0)
@@ -61,3 +64,25 @@ def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type:
     unchanged = pair.label.ravel() == 0
     # drawn anywhere: the candidates' share of the negatives is about their share of the ground
     assert abs(cand[s.pixels[s.y == 0]].mean() - cand[unchanged].mean()) < 0.05
+
+
+def test_each_pair_is_sampled_in_both_orders_of_its_dates(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pair = _pair()
+    monkeypatch.setattr(T, "BOTH_DIRECTIONS", True)
+    s = T.sample_tile(pair, per_class=1000, seed=0)
+    assert s.x.shape == (8000, len(change.feature_names())) and int(s.y.sum()) == 2000
+    g = pair.label.ravel() > 0
+    assert np.array_equal(g[s.pixels], s.y > 0)
+    # the second half is the pair seen backwards: its features are those of the swapped dates
+    a8, bm, _ = core.prepare_pair(pair.b, pair.a, None, DetectParams())
+    back = change.pair_features(a8, bm).reshape(-1, s.x.shape[1])
+    assert np.allclose(s.x[4000:], back[s.pixels[4000:]], atol=1e-5)
+    # so the large roof that appeared forwards has vanished backwards
+    names = change.feature_names()
+    up, down = names.index("up25"), names.index("down25")
+    roof = np.zeros_like(pair.label, bool)
+    roof[40:100, 40:100] = True
+    on = roof.ravel()[s.pixels]
+    fwd, bwd = on & (np.arange(8000) < 4000), on & (np.arange(8000) >= 4000)
+    assert s.x[fwd, up].mean() > s.x[fwd, down].mean() + 0.3
+    assert s.x[bwd, down].mean() > s.x[bwd, up].mean() + 0.3
