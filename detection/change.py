@@ -301,6 +301,26 @@ def feature_names() -> list[str]:
     return names
 
 
+def _reversal() -> tuple[np.ndarray, np.ndarray]:
+    """Column order and signs that turn the features of a pair into those of the pair with its
+    dates swapped (after matched, before): A and B cues trade places, their differences change
+    sign, symmetric measures stay."""
+    names = feature_names()
+    swaps = {"zA_": "zB_", "zB_": "zA_", "up": "down", "down": "up", "cohA": "cohB", "cohB": "cohA",
+             "corA": "corB", "corB": "corA"}
+    order, sign = [], []
+    for n in names:
+        m = n
+        for src, dst in swaps.items():
+            if n.startswith(src) and (src.endswith("_") or n[len(src):].isdigit() or n == src):
+                m = dst + n[len(src):]
+                break
+        order.append(names.index(m))
+        sign.append(-1.0 if n.startswith(("zd_", "ctx25_zd_", "dcoh", "dcor")) else 1.0)
+    return np.asarray(order), np.asarray(sign, np.float32)
+
+
+_REVERSAL = _reversal()
 _UP9 = feature_names().index("up9")
 _DOWN9 = feature_names().index("down9")
 N_FEATURES = len(feature_names())
@@ -450,6 +470,19 @@ def region_features(
     direction = np.asarray(_column(blocks, _UP9) - _column(blocks, _DOWN9), np.float32)
     idx = np.arange(h * w) if region is None else np.flatnonzero(region.ravel())
     return idx, _gather(blocks, idx), direction
+
+
+def predict_both_ways(model: Any, x: np.ndarray) -> np.ndarray:
+    """Probability that a structure appeared or vanished, for each row of features ``x``.
+
+    The model learnt change mostly as structures appearing (the open sets hold few demolitions:
+    of the generated pair's roofs replaced by bare ground it finds none). The same pixels with
+    the dates swapped (the features reordered and negated exactly, see :func:`_reversal`) ask
+    whether one appeared going back in time, i.e. vanished; the larger of both is the answer.
+    See ``DetectParams.both_ways`` for what it costs.
+    """
+    order, sign = _REVERSAL
+    return np.maximum(predict_change(model, x), predict_change(model, np.asarray(x[:, order] * sign, np.float32)))
 
 
 def predict_change(model: Any, x: np.ndarray) -> np.ndarray:

@@ -284,9 +284,9 @@ def detect_aligned(
         boxes.append(_box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride))
         pending += boxes[-1].idx.size
         if pending >= PREDICT_ROWS:
-            scored += _score_boxes(boxes, model, params.predict_stride)
+            scored += _score_boxes(boxes, model, params.predict_stride, params.both_ways)
             boxes, pending = [], 0
-    scored += _score_boxes(boxes, model, params.predict_stride)
+    scored += _score_boxes(boxes, model, params.predict_stride, params.both_ways)
     del boxes
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
     share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
@@ -488,11 +488,12 @@ def _box_features(
     return _BoxFeatures((dy0, dy1, dx0, dx1), region, sel, idx_all, x_all, direction)
 
 
-def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int) -> list[_Scored]:
+def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int, both_ways: bool) -> list[_Scored]:
     """The model on the features of all boxes of a window in one call, then each box filled in."""
     sizes = [bf.idx.size for bf in boxes]
     total = sum(sizes)
-    p = change.predict_change(model, np.concatenate([bf.x for bf in boxes])) if total else np.zeros(0, np.float32)
+    predict = change.predict_both_ways if both_ways else change.predict_change
+    p = predict(model, np.concatenate([bf.x for bf in boxes])) if total else np.zeros(0, np.float32)
     out = []
     start = 0
     for bf, n in zip(boxes, sizes, strict=True):

@@ -229,3 +229,18 @@ def test_nearest_index_picks_the_cells_cv2_resize_picks() -> None:
         want = cv2.resize(cells, (dst + 11, dst), interpolation=cv2.INTER_NEAREST)
         got = cells[np.ix_(core.nearest_index(dst, src), core.nearest_index(dst + 11, src + 3))]
         assert np.array_equal(got, want), (src, dst)
+
+
+def test_features_with_the_dates_swapped_are_a_reordering_of_the_features() -> None:
+    a = _texture(160, 180, seed=8)
+    b = _texture(160, 180, seed=9)
+    b[40:90, 50:120] = (220, 215, 210)
+    forward = change.pair_features(a, b, change.cue_stats(a, b))
+    backward = change.pair_features(b, a, change.cue_stats(b, a))
+    order, sign = change._reversal()
+    assert sorted(order.tolist()) == list(range(change.N_FEATURES)) and (sign == -1).any()
+    assert np.allclose(forward[:, :, order] * sign, backward, atol=1e-4)
+    # so the roof that appeared forwards is, backwards, one that vanished
+    names = change.feature_names()
+    assert forward[60, 80, names.index("up25")] > forward[60, 80, names.index("down25")]
+    assert backward[60, 80, names.index("down25")] > backward[60, 80, names.index("up25")]
