@@ -118,9 +118,11 @@ def evaluate_sample_tiles(params: DetectParams) -> bool | None:
 
     from rasterio.features import rasterize
     from rasterio.warp import transform_geom
+    from shapely.geometry import shape
 
     from detection import align, rasterio_io
     from detection.metrics import cva_baseline as base_fn
+    from geo.matching import LOOK_BACK_MARGIN_M
 
     sample = ROOT / "sample_tiles"
     gt_path = sample / "ground_truth.geojson"
@@ -128,6 +130,8 @@ def evaluate_sample_tiles(params: DetectParams) -> bool | None:
         print("sample_tiles: no ground_truth.geojson (nothing scored)")
         return None
     gt = json.loads(gt_path.read_text(encoding="utf-8"))
+    records = [f for f in json.loads((sample / "records.geojson").read_text(encoding="utf-8"))["features"]
+               if f["properties"]["record"] == "violation" and f["properties"]["status"] != "dismissed"]
     ours, base = Scores(), Scores()
     n = 0
     mpx = 0.0
@@ -146,7 +150,10 @@ def evaluate_sample_tiles(params: DetectParams) -> bool | None:
             [(g, 1) for g in shapes], out_shape=(info.height, info.width), transform=info.transform, fill=0,
             dtype="uint8",
         ) > 0
-        res = detect_files(before, after, params)
+        # as the detection job runs it: also looking for vanished structures inside the records
+        res = detect_files(before, after, params, look_back=[
+            shape(transform_geom("EPSG:4326", info.crs, f["geometry"])).buffer(LOOK_BACK_MARGIN_M) for f in records
+        ])
         assert res.mask is not None
         ours.add(res.mask > 0, label, area)
         # the baseline on the same grid: before resampled onto after, then CVA

@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{rate / brate:5.2f} ({crate / bcrate:4.2f})", flush=True)
             # what was found, so a faster run is not one that finds less (scored untimed)
             truth = truth_path(size, folder)
-            ours, base = score_against_truth(folder / "mask.png", truth), score_against_truth(folder / "base.png", truth)
+            ours = score_against_truth(folder / "mask.png", truth)
+            base = score_against_truth(folder / "base.png", truth)
             print(f"          generated changes found ({ours.objects} objects): ours object recall "
                   f"{ours.object_recall:.3f}, pixel P {ours.precision:.3f} R {ours.recall:.3f}, "
                   f"{ours.false_blobs_per_mpx:.1f} false blobs/Mpx | CVA {base.object_recall:.3f}, "

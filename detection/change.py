@@ -472,17 +472,22 @@ def region_features(
     return idx, _gather(blocks, idx), direction
 
 
-def predict_both_ways(model: Any, x: np.ndarray) -> np.ndarray:
-    """Probability that a structure appeared or vanished, for each row of features ``x``.
+def predict_reversed(model: Any, x: np.ndarray) -> np.ndarray:
+    """Probability that a structure vanished, for each row of features ``x``.
 
     The model learnt change mostly as structures appearing (the open sets hold few demolitions:
     of the generated pair's roofs replaced by bare ground it finds none). The same pixels with
     the dates swapped (the features reordered and negated exactly, see :func:`_reversal`) ask
-    whether one appeared going back in time, i.e. vanished; the larger of both is the answer.
-    See ``DetectParams.both_ways`` for what it costs.
+    whether one appeared going back in time, i.e. vanished.
     """
     order, sign = _REVERSAL
-    return np.maximum(predict_change(model, x), predict_change(model, np.asarray(x[:, order] * sign, np.float32)))
+    return predict_change(model, np.asarray(x[:, order] * sign, np.float32))
+
+
+def predict_both_ways(model: Any, x: np.ndarray) -> np.ndarray:
+    """The larger of :func:`predict_change` and :func:`predict_reversed` for each row of ``x``
+    (see ``DetectParams.both_ways`` for what it costs everywhere)."""
+    return np.maximum(predict_change(model, x), predict_reversed(model, x))
 
 
 def predict_change(model: Any, x: np.ndarray) -> np.ndarray:

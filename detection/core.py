@@ -223,7 +223,8 @@ def detect_window(
 
 
 def detect_aligned(
-    al: Aligned, params: DetectParams, scale: float = 1.0, min_area_px: int | None = None, model: Any = None
+    al: Aligned, params: DetectParams, scale: float = 1.0, min_area_px: int | None = None, model: Any = None,
+    look_back: np.ndarray | None = None,
 ) -> WindowOutput:
     """Two-stage change detection on an aligned pair (see :func:`align_pair`).
 
@@ -233,6 +234,9 @@ def detect_aligned(
         scale: working resolution factor (< 1 shrinks fine imagery before the costly stage).
         min_area_px: smallest blob in native pixels (default ``params.min_area_px``).
         model: classifier (default: the committed model).
+        look_back: bool ``(h, w)`` pixels (e.g. recorded violations) where the model also asks
+            whether a structure vanished (:func:`detection.change.predict_reversed`) and the
+            larger probability counts; None: nowhere (unless ``params.both_ways``).
 
     Returns:
         A :class:`WindowOutput` on the native window grid.
@@ -257,6 +261,10 @@ def detect_aligned(
     cs8 = cand_small.astype(np.uint8)
     # the candidate cells on the working grid, box by box (as cv2.resize, nearest neighbour)
     src_rows, src_cols = nearest_index(wh, cs8.shape[0]), nearest_index(ww, cs8.shape[1])
+    back = None
+    if look_back is not None and look_back.any():
+        back = look_back if (wh, ww) == (h, w) else np.asarray(
+            cv2.resize(look_back.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST)) > 0
     inner_valid = None
     if valid is not None:
         vw = cv2.resize(valid.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST)
@@ -281,8 +289,12 @@ def detect_aligned(
         cols = np.flatnonzero(reg.any(axis=0))
         n_cand += int(np.count_nonzero(reg))
         tight = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
-        boxes.append(_box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride))
-        pending += boxes[-1].idx.size
+        bf = _box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride)
+        if back is not None:
+            cy0, cy1, cx0, cx1 = bf.crop
+            bf.back = back[cy0:cy1, cx0:cx1].ravel()[bf.idx]
+        boxes.append(bf)
+        pending += bf.idx.size
         if pending >= PREDICT_ROWS:
             scored += _score_boxes(boxes, model, params.predict_stride, params.both_ways)
             boxes, pending = [], 0
@@ -391,6 +403,7 @@ class _BoxFeatures:
         idx: flat indices in the crop of the rows of ``x``.
         x: ``(n, F)`` features.
         direction: direction evidence on the crop.
+        back: bool ``(n,)`` rows also scored with the dates swapped (None: none).
     """
 
     crop: tuple[int, int, int, int]
@@ -399,6 +412,7 @@ class _BoxFeatures:
     idx: np.ndarray
     x: np.ndarray
     direction: np.ndarray
+    back: np.ndarray | None = None
 
 
 def first_stage(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -492,8 +506,14 @@ def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int, both_ways: 
     """The model on the features of all boxes of a window in one call, then each box filled in."""
     sizes = [bf.idx.size for bf in boxes]
     total = sum(sizes)
-    predict = change.predict_both_ways if both_ways else change.predict_change
-    p = predict(model, np.concatenate([bf.x for bf in boxes])) if total else np.zeros(0, np.float32)
+    if not total:
+        return []
+    x = np.concatenate([bf.x for bf in boxes])
+    p = (change.predict_both_ways if both_ways else change.predict_change)(model, x)
+    if not both_ways and any(bf.back is not None for bf in boxes):
+        sel = np.concatenate([np.zeros(bf.idx.size, bool) if bf.back is None else bf.back for bf in boxes])
+        if sel.any():
+            p[sel] = np.maximum(p[sel], change.predict_reversed(model, x[sel]))
     out = []
     start = 0
     for bf, n in zip(boxes, sizes, strict=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
+from shapely.geometry.base import BaseGeometry
 
 from detection import align, core, rasterio_io, vectorize, windows
 from detection.errors import GridMismatchError
@@ -240,6 +241,7 @@ def process_tile(
     params: DetectParams,
     model_path: str | None = None,
     infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo] | None = None,
+    look_back: Sequence[bytes] = (),
 ) -> TileOutput:
     """Detect changes in one tile (runs in a worker; reads its own windows).
 
@@ -250,6 +252,8 @@ def process_tile(
         params: method parameters.
         model_path: overrides ``params.model_path``.
         infos: ``(before, after)`` metadata when the caller has it (saves opening the files).
+        look_back: WKB polygons in the after raster's CRS near the tile where the model also asks
+            whether a structure vanished (see :func:`detect_files`).
 
     Returns:
         The changed patches of the tile's core and their polygons, split into inner ones and ones
@@ -267,10 +271,23 @@ def process_tile(
     geo = vectorize.is_geographic(ai.crs)
     res = core.detect_aligned(
         al, params, scale=1.0 if geo else working_scale(px, params), min_area_px=min_area_px(px, params, geo),
-        model=model,
+        model=model, look_back=_look_back_mask(look_back, tile, ai),
     )
     patches, inner, edge = _core_pieces(res.patches, tile, ai)
     return TileOutput(tile, patches, inner, edge, res.shift, res.candidate_fraction, time.perf_counter() - t0)
+
+
+def _look_back_mask(wkb: Sequence[bytes], tile: windows.Tile, ai: rasterio_io.RasterInfo) -> np.ndarray | None:
+    """The polygons burnt onto the tile's read window (None when there are none)."""
+    if not wkb:
+        return None
+    from rasterio.features import rasterize
+    from shapely import from_wkb
+
+    shape = (int(tile.read.height), int(tile.read.width))
+    burnt = rasterize([(g, 1) for g in from_wkb(list(wkb))], out_shape=shape,
+                      transform=window_transform(tile.read, ai.transform), fill=0, dtype="uint8")
+    return np.asarray(burnt) > 0
 
 
 def _core_pieces(
@@ -341,6 +358,7 @@ def detect_files(
     client: Any = None,
     mask_sink: MaskSink | None = None,
     keep_mask: bool | None = None,
+    look_back: Sequence[BaseGeometry] = (),
 ) -> ChangeResult:
     """Detect changes between two raster files, window by window (memory flat in the raster size).
 
@@ -355,6 +373,9 @@ def detect_files(
             completion order; patches never overlap and every pixel outside them is 0 (e.g.
             :meth:`detection.mask_png.BinaryMaskPng.add`).
         keep_mask: keep the full mask in memory (default: only for rasters up to 64 Mpx).
+        look_back: polygons in the after raster's CRS (recorded violations) inside which every
+            pixel is also scored with the dates swapped, so that structures that vanished there
+            are found (the model alone finds appearing ones; see ``DetectParams.both_ways``).
 
     Returns:
         :class:`ChangeResult` (``mask`` None when not kept).
@@ -377,7 +398,8 @@ def detect_files(
     cand = 0.0
     if progress:
         progress(0.0)
-    for done, res in enumerate(_run_tiles(bp, ap, (bi, ai), tl, params, client), start=1):
+    for done, res in enumerate(_run_tiles(bp, ap, (bi, ai), tl, params, client, _per_tile(look_back, tl, ai)),
+                               start=1):
         win = res.tile.core
         for r0, c0, block in res.patches:
             if full is not None:
@@ -403,17 +425,35 @@ def detect_files(
     return ChangeResult(full, polys, ai.transform, ai.crs, None, (ai.height, ai.width), stats)
 
 
+def _per_tile(geoms: Sequence[BaseGeometry], tl: list[windows.Tile], ai: rasterio_io.RasterInfo) -> list[list[bytes]]:
+    """For each tile, the WKB of the polygons that reach its read window."""
+    if not geoms:
+        return [[] for _ in tl]
+    from shapely import STRtree, box, to_wkb
+
+    tree = STRtree(list(geoms))
+    out = []
+    for t in tl:
+        tf = window_transform(t.read, ai.transform)
+        x0, y0 = tf * (0, 0)
+        x1, y1 = tf * (int(t.read.width), int(t.read.height))
+        hits = tree.query(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), predicate="intersects")
+        out.append([bytes(to_wkb(geoms[int(i)])) for i in hits])
+    return out
+
+
 def _run_tiles(
     bp: str, ap: str, infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo], tl: list[windows.Tile],
-    params: DetectParams, client: Any,
+    params: DetectParams, client: Any, look_back: list[list[bytes]],
 ) -> Iterable[TileOutput]:
     if client is None:
-        for t in tl:
-            yield process_tile(bp, ap, t, params, None, infos)
+        for t, lb in zip(tl, look_back, strict=True):
+            yield process_tile(bp, ap, t, params, None, infos, lb)
         return
     from detection.distributed import map_unordered
 
-    yield from map_unordered(client, process_tile, [(bp, ap, t, params, None, infos) for t in tl])
+    yield from map_unordered(client, process_tile,
+                             [(bp, ap, t, params, None, infos, lb) for t, lb in zip(tl, look_back, strict=True)])
 
 
 __all__ = ["ChangeResult", "DetectParams", "ImageData", "detect_arrays", "detect_files", "process_tile"]

@@ -311,6 +311,8 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
     with session_factory(engine)() as s:
         pairs = pairing.earlier_scenes(s, scene.id, min_share=options.min_share, max_pairs=options.max_pairs)
         befores = {c.scene_id: s.get(Scene, c.scene_id) for c in pairs}
+        # where a structure that vanished is demolition evidence: look for those there too
+        look_back = matching.look_back_regions(s, scene.id, scene.crs)
     if not pairs:
         _finish(engine, job_id, [], scene, settings, "没有更早的影像可对比 / no earlier imagery of this place")
         report(1.0, "no earlier imagery", force=True)
@@ -331,7 +333,7 @@ def _run(engine: Engine, settings: Settings, scene: Scene, job_id: int, report: 
         msg = f"变化检测 / detecting against scene {before.id} ({before.captured_at:%Y-%m-%d})"
         report(start, msg, force=True)
         result = detect_files(before_path, after_path, params, progress=report.span(start, start + 0.85 * share, msg),
-                              client=client, keep_mask=False)
+                              client=client, keep_mask=False, look_back=look_back)
         changes: list[tuple[matching.Change, Any]] = []
         for poly in result.polygons:
             ch = matching.to_change(poly.change, poly.geometry, poly.score, poly.crs or result.crs)

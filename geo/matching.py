@@ -332,3 +332,32 @@ def match(session: Session, changes: Sequence[Change], rules: Rules = Rules(),
         found = overlaps_for(session, [c.geom for c in batch], near_m=rules.near_m)
         out.extend(Matched(c, classify(c.change, c.area_m2, f, rules)) for c, f in zip(batch, found, strict=True))
     return out
+
+
+#: Margin around a recorded violation within which a vanished structure is looked for, metres
+#: (records are drawn by hand and the imagery is co-registered to a metre or two).
+LOOK_BACK_MARGIN_M = 2.0
+
+
+def look_back_regions(
+    session: Session, scene_id: int, crs: str, margin_m: float = LOOK_BACK_MARGIN_M
+) -> list[BaseGeometry]:
+    """The recorded violations (not dismissed) over a scene's footprint, in the scene's CRS with
+    a margin: where detection also looks for structures that vanished (demolition evidence).
+
+    Args:
+        session: an open session.
+        scene_id: the scene whose footprint is searched.
+        crs: the scene's CRS (the polygons are returned in it).
+        margin_m: buffer around each record, metres.
+    """
+    rows = session.execute(
+        text(
+            "SELECT ST_AsBinary(v.geom) FROM violations v JOIN scenes s ON ST_Intersects(v.geom, s.footprint)"
+            " WHERE s.id = :sid AND v.status <> :dismissed ORDER BY v.id"
+        ),
+        {"sid": scene_id, "dismissed": Status.DISMISSED.value},
+    ).scalars()
+    geographic = gcrs.is_geographic(crs)
+    margin = margin_m / 111_320.0 if geographic else margin_m
+    return [gcrs.transform(shapely.from_wkb(bytes(w)), gcrs.STORAGE_EPSG, crs).buffer(margin) for w in rows]

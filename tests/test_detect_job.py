@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
 from sqlalchemy import func, select, text
@@ -149,6 +150,34 @@ def test_sample_scene_job_classifies_the_real_changes(env: Env) -> None:
     hidden = {k: w for k, w in wrong.items() if w[0] in queued and w[1] not in queued}
     assert not hidden, hidden
     assert len(wrong) <= math.ceil(0.2 * len(hits)), wrong
+
+
+def test_structures_that_vanished_inside_records_are_found_as_demolition_evidence(env: Env) -> None:
+    """The model learnt change as structures appearing; inside recorded violations the job also
+    asks, with the dates swapped, whether one vanished (without it, none of these is found)."""
+    scene_id = env.scenes["area1_2025-03.tif"]
+    dets = _detections(env.engine, scene_id)
+    gone = [f for f in _truth() if f["properties"]["area"] == "area1" and f["properties"]["change"] == "disappeared"]
+    assert len(gone) >= 2
+    found = [d for d in (_found(dets, f) for f in gone) if d is not None]
+    assert found and all(d.klass == "demolition_evidence" for d in found)
+
+
+def test_look_back_regions_are_the_live_records_over_the_scene_in_its_crs(env: Env) -> None:
+    scene_id = env.scenes["area1_2025-03.tif"]
+    with session_factory(env.engine)() as s:
+        scene = s.get(Scene, scene_id)
+        assert scene is not None
+        regions = matching.look_back_regions(s, scene_id, scene.crs, margin_m=2.0)
+        live = s.execute(text(
+            "SELECT ST_AsBinary(v.geom) FROM violations v JOIN scenes sc ON ST_Intersects(v.geom, sc.footprint)"
+            " WHERE sc.id = :i AND v.status <> 'dismissed' ORDER BY v.id"), {"i": scene_id}).scalars().all()
+        n_all = s.execute(text("SELECT count(*) FROM violations")).scalar_one()
+    assert 0 < len(live) < n_all and len(regions) == len(live)  # only those over this scene
+    for region, wkb in zip(regions, live, strict=True):
+        record = transform(shapely.from_wkb(bytes(wkb)), STORAGE_EPSG, scene.crs)
+        # in the scene's metric CRS, with its margin of 2 m all round
+        assert region.contains(record.buffer(1.9)) and not region.contains(record.buffer(2.1))
 
 
 def test_detections_carry_dates_places_and_review_state(env: Env) -> None:

@@ -12,7 +12,7 @@ from rasterio.windows import Window
 
 from detection import change, core, rasterio_io
 from detection.mask_png import BinaryMaskPng
-from detection.types import DetectParams
+from detection.types import DISAPPEARED, DetectParams
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NAIP_2020 = DATA / "aerial" / "m_4709963_se_14_1_20200831.tif"
@@ -244,3 +244,28 @@ def test_features_with_the_dates_swapped_are_a_reordering_of_the_features() -> N
     names = change.feature_names()
     assert forward[60, 80, names.index("up25")] > forward[60, 80, names.index("down25")]
     assert backward[60, 80, names.index("down25")] > backward[60, 80, names.index("up25")]
+
+
+def test_a_vanished_roof_is_found_where_the_model_also_looks_back() -> None:
+    # bare ground and vegetation with roofs; one roof (and its shadow) is gone in the later image
+    rng = np.random.default_rng(3)
+    h = w = 400
+    veg = cv2.resize(rng.uniform(0, 1, (8, 8)).astype(np.float32), (w, h))[..., None]
+    ground = np.array([150, 135, 110], np.float32) * (1 - veg) + np.array([70, 105, 60], np.float32) * veg
+    a = ground + rng.normal(0, 8, (h, w, 3))
+    b = a.copy()
+    for y, x, s in ((60, 60, 30), (250, 280, 34)):
+        a[y : y + s, x : x + s] = b[y : y + s, x : x + s] = (200, 198, 205)
+    a[150:180, 150:182] = (205, 200, 210)
+    a[180:184, 150:182] *= 0.45
+    b = b * 0.9 + 12 + rng.normal(0, 3, b.shape)
+    al = core.align_pair(np.clip(a, 0, 255).astype(np.uint8), np.clip(b, 0, 255).astype(np.uint8), DetectParams())
+    model = change.load_model()
+    gone = np.zeros((h, w), bool)
+    gone[150:184, 150:182] = True
+    forward = core.detect_aligned(al, DetectParams(), model=model).mask
+    assert not forward[gone].any()  # the model learnt change as structures appearing
+    record = np.zeros((h, w), bool)
+    record[140:195, 140:195] = True  # e.g. a recorded violation there
+    looked = core.detect_aligned(al, DetectParams(), model=model, look_back=record).mask
+    assert (looked[gone] == DISAPPEARED).mean() > 0.8
