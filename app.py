@@ -271,7 +271,9 @@ def worker(ctx: Context, concurrency: int, once: bool) -> None:
 @click.argument("after", type=click.Path(dir_okay=False))
 @click.option("--mask", "mask_out", required=True, type=click.Path(dir_okay=False), help="0/255 PNG (AFTER's size)")
 @click.option("--geojson", "geojson_out", type=click.Path(dir_okay=False), help="polygons as GeoJSON")
-def detect(before: str, after: str, mask_out: str, geojson_out: str | None) -> None:
+@click.option("--look-back", "look_back", type=click.Path(dir_okay=False),
+              help="GeoJSON of recorded violations: structures that vanished there are looked for too")
+def detect(before: str, after: str, mask_out: str, geojson_out: str | None, look_back: str | None) -> None:
     """变化检测 — detect appeared/demolished structures between BEFORE and AFTER (no database)."""
     from detection.cli_support import run_detect
     from detection.errors import DetectionError
@@ -281,7 +283,7 @@ def detect(before: str, after: str, mask_out: str, geojson_out: str | None) -> N
             bar.update(int(fraction * 1000) - bar.pos)
 
         try:
-            s = run_detect(before, after, mask_out, geojson_out, progress=progress)
+            s = run_detect(before, after, mask_out, geojson_out, progress=progress, look_back=look_back)
         except (DetectionError, OSError) as exc:
             _fail(exc)
             return

@@ -122,7 +122,7 @@ def evaluate_sample_tiles(params: DetectParams) -> bool | None:
 
     from detection import align, rasterio_io
     from detection.metrics import cva_baseline as base_fn
-    from geo.matching import LOOK_BACK_MARGIN_M
+    from detection.types import LOOK_BACK_MARGIN_M
 
     sample = ROOT / "sample_tiles"
     gt_path = sample / "ground_truth.geojson"

@@ -484,12 +484,6 @@ def predict_reversed(model: Any, x: np.ndarray) -> np.ndarray:
     return predict_change(model, np.asarray(x[:, order] * sign, np.float32))
 
 
-def predict_both_ways(model: Any, x: np.ndarray) -> np.ndarray:
-    """The larger of :func:`predict_change` and :func:`predict_reversed` for each row of ``x``
-    (see ``DetectParams.both_ways`` for what it costs everywhere)."""
-    return np.maximum(predict_change(model, x), predict_reversed(model, x))
-
-
 def predict_change(model: Any, x: np.ndarray) -> np.ndarray:
     """Probability of change for each row of features ``x`` (float32, on one thread).
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 from rasterio.windows import Window
+from shapely.geometry.base import BaseGeometry
 
 from detection import rasterio_io
-from detection.errors import TileWriteError
+from detection.errors import RegionsError, TileWriteError
 from detection.mask_png import BinaryMaskPng
 from detection.pipeline import check_pair, detect_files
-from detection.types import ChangeResult, DetectParams
+from detection.types import LOOK_BACK_MARGIN_M, ChangeResult, DetectParams
 
 
 @dataclass
@@ -48,6 +49,7 @@ def run_detect(
     params: DetectParams | None = None,
     progress: Callable[[float], None] | None = None,
     client: object = None,
+    look_back: str | os.PathLike[str] | None = None,
 ) -> CliSummary:
     """Detect changes between two files and write a 0/255 mask PNG (and GeoJSON).
 
@@ -62,12 +64,15 @@ def run_detect(
         params: method parameters.
         progress: called with the finished fraction.
         client: optional Dask client.
+        look_back: optional GeoJSON of recorded violations (see :func:`read_regions`) inside
+            which structures that vanished are looked for too.
 
     Returns:
         A :class:`CliSummary`.
 
     Raises:
         TileReadError: an input cannot be read.
+        RegionsError: ``look_back`` cannot be read.
         GridMismatchError: the inputs cannot be compared.
         TileWriteError: an output cannot be written.
     """
@@ -77,6 +82,7 @@ def run_detect(
         if p is not None:
             _check_target(p)
     check_pair(before, after)
+    regions = read_regions(look_back, after) if look_back else []
     tmp_dir = tempfile.mkdtemp(prefix=".detect-", dir=mask_path.resolve().parent)
     tmp_png = Path(tmp_dir) / "mask.png"
     tmp_geo = Path(tmp_dir) / "out.geojson"
@@ -88,7 +94,8 @@ def run_detect(
             png.add(int(window.row_off), int(window.col_off), block)
 
         result: ChangeResult = detect_files(
-            before, after, params, progress=progress, client=client, mask_sink=sink, keep_mask=False
+            before, after, params, progress=progress, client=client, mask_sink=sink, keep_mask=False,
+            look_back=regions,
         )
         png.write(tmp_png)
         if geo_path is not None:
@@ -113,3 +120,43 @@ def run_detect(
         changed_fraction=png.changed / max(ai.width * ai.height, 1), crs=result.crs,
         seconds=result.stats.get("seconds", 0.0),
     )
+
+
+def read_regions(path: str | os.PathLike[str], image: str | os.PathLike[str]) -> list[BaseGeometry]:
+    """The polygons of a GeoJSON file on the grid of ``image``, each with a margin.
+
+    Coordinates are longitude/latitude (RFC 7946) for a georeferenced image, and pixel
+    coordinates (as ``detect`` writes them) for a plain one. Each polygon gets
+    :data:`detection.types.LOOK_BACK_MARGIN_M` all round (pixels for a plain image).
+
+    Raises:
+        RegionsError: the file is missing, is not GeoJSON, or holds no polygon.
+    """
+    from rasterio.warp import transform_geom
+    from shapely.geometry import shape
+
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+        feats = doc["features"] if doc.get("type") == "FeatureCollection" else [doc]
+        geoms = [f.get("geometry") if f.get("type") == "Feature" else f for f in feats]
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise RegionsError(f"{p}: 不是可读的 GeoJSON / not a readable GeoJSON file ({exc})") from exc
+    polys = [g for g in geoms if isinstance(g, dict) and g.get("type") in ("Polygon", "MultiPolygon")]
+    if not polys:
+        raise RegionsError(f"{p}: 没有多边形 / holds no Polygon or MultiPolygon")
+    info = rasterio_io.info(image)
+    margin = LOOK_BACK_MARGIN_M
+    if info.crs is not None:
+        from detection.vectorize import is_geographic
+
+        if is_geographic(info.crs):
+            margin /= 111_320.0
+    out: list[BaseGeometry] = []
+    for i, g in enumerate(polys):
+        try:
+            geom = shape(g if info.crs is None else transform_geom("EPSG:4326", info.crs, g))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise RegionsError(f"{p}: 第 {i + 1} 个多边形无效 / polygon {i + 1} is invalid ({exc})") from exc
+        out.append(geom.buffer(margin))
+    return out

@@ -36,6 +36,9 @@ DECIDE_REACH = 8
 #: the generated speed pair the shifts from 384, 512 and 768 px agree within 0.03 px; 384 costs
 #: about a third of 512.
 GEO_CROP = 384
+#: Weight of the model's own answer (appeared minus vanished probability, -1..1) where it looks
+#: back, against the cue-based direction evidence elsewhere in a blob (about -12..12 a pixel).
+LOOK_BACK_DIRECTION = 20.0
 #: Shifts below this (pixels) are not worth a resampling.
 NEGLIGIBLE_SHIFT_PX = 0.05
 
@@ -262,7 +265,9 @@ def detect_aligned(
     # the candidate cells on the working grid, box by box (as cv2.resize, nearest neighbour)
     src_rows, src_cols = nearest_index(wh, cs8.shape[0]), nearest_index(ww, cs8.shape[1])
     back = None
-    if look_back is not None and look_back.any():
+    if params.both_ways:
+        back = np.ones((wh, ww), bool)
+    elif look_back is not None and look_back.any():
         back = look_back if (wh, ww) == (h, w) else np.asarray(
             cv2.resize(look_back.astype(np.uint8), (ww, wh), interpolation=cv2.INTER_NEAREST)) > 0
     inner_valid = None
@@ -292,13 +297,15 @@ def detect_aligned(
         bf = _box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride)
         if back is not None:
             cy0, cy1, cx0, cx1 = bf.crop
-            bf.back = back[cy0:cy1, cx0:cx1].ravel()[bf.idx]
+            bf.back = back[cy0:cy1, cx0:cx1] & bf.region
+            if not bf.back.any():
+                bf.back = None
         boxes.append(bf)
         pending += bf.idx.size
         if pending >= PREDICT_ROWS:
-            scored += _score_boxes(boxes, model, params.predict_stride, params.both_ways)
+            scored += _score_boxes(boxes, model, params.predict_stride)
             boxes, pending = [], 0
-    scored += _score_boxes(boxes, model, params.predict_stride, params.both_ways)
+    scored += _score_boxes(boxes, model, params.predict_stride)
     del boxes
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
     share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
@@ -403,7 +410,7 @@ class _BoxFeatures:
         idx: flat indices in the crop of the rows of ``x``.
         x: ``(n, F)`` features.
         direction: direction evidence on the crop.
-        back: bool ``(n,)`` rows also scored with the dates swapped (None: none).
+        back: bool candidates of the crop also scored with the dates swapped (None: none).
     """
 
     crop: tuple[int, int, int, int]
@@ -502,25 +509,40 @@ def _box_features(
     return _BoxFeatures((dy0, dy1, dx0, dx1), region, sel, idx_all, x_all, direction)
 
 
-def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int, both_ways: bool) -> list[_Scored]:
-    """The model on the features of all boxes of a window in one call, then each box filled in."""
+def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int) -> list[_Scored]:
+    """The model on the features of all boxes of a window in one call, then each box filled in.
+
+    Where a box looks back (see :func:`detect_aligned`), the rows are also scored with the dates
+    swapped: the probability is the larger of both, and which of them is larger says whether the
+    structure appeared or vanished (the model's own answer, in place of the cue-based direction).
+    """
     sizes = [bf.idx.size for bf in boxes]
-    total = sum(sizes)
-    if not total:
+    if not sum(sizes):
         return []
     x = np.concatenate([bf.x for bf in boxes])
-    p = (change.predict_both_ways if both_ways else change.predict_change)(model, x)
-    if not both_ways and any(bf.back is not None for bf in boxes):
-        sel = np.concatenate([np.zeros(bf.idx.size, bool) if bf.back is None else bf.back for bf in boxes])
-        if sel.any():
-            p[sel] = np.maximum(p[sel], change.predict_reversed(model, x[sel]))
+    p = change.predict_change(model, x)
+    rows = [np.zeros(bf.idx.size, bool) if bf.back is None else bf.back.ravel()[bf.idx] for bf in boxes]
+    sel = np.concatenate(rows)
+    rev = np.zeros_like(p)
+    if sel.any():
+        rev[sel] = change.predict_reversed(model, x[sel])
     out = []
     start = 0
-    for bf, n in zip(boxes, sizes, strict=True):
-        prob = np.zeros(bf.region.shape, np.float32)
-        prob.ravel()[bf.idx] = p[start : start + n]
+    for bf, n, back_rows in zip(boxes, sizes, rows, strict=True):
+        pf, pr = p[start : start + n], rev[start : start + n]
         start += n
-        out.append(_Scored(bf.crop, change.fill_sparse(prob, bf.scored, bf.region, stride), bf.direction))
+        prob = np.zeros(bf.region.shape, np.float32)
+        prob.ravel()[bf.idx] = np.maximum(pf, pr)
+        direction = bf.direction
+        if bf.back is not None:
+            d = np.zeros(bf.region.shape, np.float32)
+            d.ravel()[bf.idx] = (pf - pr) * np.float32(LOOK_BACK_DIRECTION)
+            scored = np.zeros(bf.region.shape, bool)
+            scored.ravel()[bf.idx[back_rows]] = True
+            with np.errstate(invalid="ignore", divide="ignore"):  # a pixel with no scored neighbour
+                filled = change.fill_sparse(d, scored, bf.back, stride)  # in the region keeps its cue
+            direction = np.where(bf.back & np.isfinite(filled), filled, direction)
+        out.append(_Scored(bf.crop, change.fill_sparse(prob, bf.scored, bf.region, stride), direction))
     return out
 
 

@@ -29,3 +29,7 @@ class AlignmentError(DetectionError, RuntimeError):
 
 class ModelError(DetectionError, RuntimeError):
     """The learned model file is missing, unreadable or of the wrong version."""
+
+
+class RegionsError(DetectionError, ValueError):
+    """A file of regions (polygons to look in) cannot be read or holds no polygon."""

@@ -17,6 +17,9 @@ ChangeKind = Literal["appeared", "disappeared"]
 APPEARED = 1
 #: Mask value of a pixel where a structure disappeared.
 DISAPPEARED = 2
+#: Margin around a recorded violation within which a vanished structure is looked for, metres
+#: (records are drawn by hand and the imagery is co-registered to a metre or two).
+LOOK_BACK_MARGIN_M = 2.0
 
 
 @dataclass(frozen=True)
@@ -169,8 +172,9 @@ class DetectParams:
             mean of their evaluated neighbours. 3 costs a ninth of the predictions and scored
             the same held out as every candidate evaluated at 2 (F1 within .002, object recall
             within .01 on each open set); 1 evaluates every candidate.
-        both_ways: the model also scores each pixel with the dates swapped and the larger
-            probability counts (:func:`detection.change.predict_both_ways`). Off: on the
+        both_ways: the model also scores each pixel with the dates swapped, the larger
+            probability counts and says which way the change went (as it does everywhere inside
+            the ``look_back`` regions of :func:`detection.pipeline.detect_files`). Off: on the
             generated speed pair it finds 55 % of the demolished roofs instead of none (object
             recall .58 -> .76), but held out tile by tile the open sets' precision collapses
             (levir .34 -> .20, levir_tiles .27 -> .06: bare ground covered by grass looks like a

@@ -32,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from detection.types import LOOK_BACK_MARGIN_M
 from geo import crs as gcrs
 from geo.errors import ValidationError
 from geo.models import DetectionChange, DetectionClass, ReviewStatus, Status
@@ -332,11 +333,6 @@ def match(session: Session, changes: Sequence[Change], rules: Rules = Rules(),
         found = overlaps_for(session, [c.geom for c in batch], near_m=rules.near_m)
         out.extend(Matched(c, classify(c.change, c.area_m2, f, rules)) for c, f in zip(batch, found, strict=True))
     return out
-
-
-#: Margin around a recorded violation within which a vanished structure is looked for, metres
-#: (records are drawn by hand and the imagery is co-registered to a metre or two).
-LOOK_BACK_MARGIN_M = 2.0
 
 
 def look_back_regions(

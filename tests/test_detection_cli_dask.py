@@ -72,6 +72,37 @@ def test_cli_errors_name_the_file_and_write_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.png"]
 
 
+def test_cli_looks_for_vanished_structures_inside_given_records(tmp_path: Path) -> None:
+    from rasterio.warp import transform_geom
+    from shapely.geometry import shape
+
+    samples = ROOT / "sample_tiles"
+    before, after = samples / "area1_2024-09.tif", samples / "area1_2025-03.tif"
+    truth = json.loads((samples / "ground_truth.geojson").read_text(encoding="utf-8"))["features"]
+    shed = next(f for f in truth if f["properties"]["id"] == "area1-11")  # a shed torn down
+    assert shed["properties"]["change"] == "disappeared"
+
+    def vanished_cover(*extra: str) -> float:
+        gj = tmp_path / "p.geojson"
+        r = _run(str(before), str(after), "--mask", str(tmp_path / "m.png"), "--geojson", str(gj), *extra)
+        assert r.returncode == 0, r.stderr
+        fc = json.loads(gj.read_text(encoding="utf-8"))
+        crs = fc["crs"]["properties"]["name"]
+        target = shape(transform_geom("EPSG:4326", crs, shed["geometry"]))
+        gone = [shape(f["geometry"]) for f in fc["features"] if f["properties"]["change"] == "disappeared"]
+        return sum(g.intersection(target).area for g in gone) / target.area
+
+    assert vanished_cover() < 0.3  # the model alone does not see it
+    assert vanished_cover("--look-back", str(samples / "records.geojson")) >= 0.3
+    # a file that is not GeoJSON: named, and nothing written
+    bad = tmp_path / "records.txt"
+    bad.write_text("no json here", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _run(str(before), str(after), "--mask", str(out / "m.png"), "--look-back", str(bad))
+    assert r.returncode == 1 and "records.txt" in r.stderr and not list(out.iterdir())
+
+
 def test_scheduler_address_is_read_from_the_given_mapping_only() -> None:
     assert scheduler_address({}) is None
     assert scheduler_address({"DASK_SCHEDULER_ADDRESS": " tcp://h:8786 "}) == "tcp://h:8786"
