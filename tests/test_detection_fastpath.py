@@ -269,3 +269,19 @@ def test_a_vanished_roof_is_found_where_the_model_also_looks_back() -> None:
     record[140:195, 140:195] = True  # e.g. a recorded violation there
     looked = core.detect_aligned(al, DetectParams(), model=model, look_back=record).mask
     assert (looked[gone] == DISAPPEARED).mean() > 0.8
+
+
+def test_cue_statistics_of_a_whole_window_come_from_two_bands_of_rows_computed_exactly() -> None:
+    a = _texture(2 * change.STATS_BANDS_FROM, 300, seed=10)
+    full = change.image_cues(a)
+    bands = change._sampled_cues(a)
+    q = a.shape[0] // 4
+    # the bands are the second and fourth quarter of the rows, as the whole copy gives them
+    assert bands.shape == (full.shape[0], 2 * q, 300)
+    assert np.allclose(bands[:, :q], full[:, q : 2 * q], atol=1e-5)
+    assert np.allclose(bands[:, q:], full[:, 3 * q :], atol=1e-5)
+    # and their statistics are those of the whole copy, near enough to normalise by
+    assert np.allclose(bands.mean(axis=(1, 2)), full.mean(axis=(1, 2)), atol=0.05 * full.std(axis=(1, 2)).max())
+    assert np.allclose(bands.std(axis=(1, 2)), full.std(axis=(1, 2)), rtol=0.1)
+    small = _texture(change.STATS_BANDS_FROM, 300, seed=11)
+    assert np.array_equal(change._sampled_cues(small), change.image_cues(small))  # a training tile: all
