@@ -324,17 +324,19 @@ def _reversal() -> tuple[np.ndarray, np.ndarray]:
     dates swapped (after matched, before): A and B cues trade places, their differences change
     sign, symmetric measures stay."""
     names = feature_names()
-    swaps = {"zA_": "zB_", "zB_": "zA_", "up": "down", "down": "up", "cohA": "cohB", "cohB": "cohA",
+    pairs = {"zA_": "zB_", "zB_": "zA_", "up": "down", "down": "up", "cohA": "cohB", "cohB": "cohA",
              "corA": "corB", "corB": "corA"}
-    order, sign = [], []
-    for n in names:
-        m = n
-        for src, dst in swaps.items():
-            if n.startswith(src) and (src.endswith("_") or n[len(src):].isdigit() or n == src):
-                m = dst + n[len(src):]
-                break
-        order.append(names.index(m))
-        sign.append(-1.0 if n.startswith(("zd_", "ctx25_zd_", "dcoh", "dcor")) else 1.0)
+
+    def partner(n: str) -> str:
+        # a prefix of the cue names (zA_L) or a whole name with an optional box size (up, up9)
+        for src, dst in pairs.items():
+            rest = n[len(src):]
+            if n.startswith(src) and (src.endswith("_") or rest == "" or rest.isdigit()):
+                return dst + rest
+        return n
+
+    order = [names.index(partner(n)) for n in names]
+    sign = [-1.0 if n.startswith(("zd_", "ctx25_zd_", "dcoh", "dcor")) else 1.0 for n in names]
     return np.asarray(order), np.asarray(sign, np.float32)
 
 

@@ -33,12 +33,6 @@ def area_m2(geom_wgs84: BaseGeometry) -> float:
     return float(transform(geom_wgs84, STORAGE_EPSG, METRIC_EPSG).area)
 
 
-@lru_cache(maxsize=64)
-def is_geographic(crs: str | int) -> bool:
-    """Whether ``crs`` has degrees as units."""
-    return bool(CRS.from_user_input(_key(crs)).is_geographic)
-
-
 def _key(crs: str | int) -> str:
     return f"EPSG:{crs}" if isinstance(crs, int) else str(crs)
 

@@ -347,13 +347,13 @@ def look_back_regions(
         crs: the scene's CRS (the polygons are returned in it).
         margin_m: buffer around each record, metres.
     """
+    # buffered in the metric CRS, so the margin is metres whatever the scene's CRS
     rows = session.execute(
         text(
-            "SELECT ST_AsBinary(v.geom) FROM violations v JOIN scenes s ON ST_Intersects(v.geom, s.footprint)"
+            f"SELECT ST_AsBinary(ST_Buffer(ST_Transform(v.geom, {gcrs.METRIC_EPSG}), :margin))"
+            " FROM violations v JOIN scenes s ON ST_Intersects(v.geom, s.footprint)"
             " WHERE s.id = :sid AND v.status <> :dismissed ORDER BY v.id"
         ),
-        {"sid": scene_id, "dismissed": Status.DISMISSED.value},
+        {"sid": scene_id, "dismissed": Status.DISMISSED.value, "margin": margin_m},
     ).scalars()
-    geographic = gcrs.is_geographic(crs)
-    margin = margin_m / 111_320.0 if geographic else margin_m
-    return [gcrs.transform(shapely.from_wkb(bytes(w)), gcrs.STORAGE_EPSG, crs).buffer(margin) for w in rows]
+    return [gcrs.transform(shapely.from_wkb(bytes(w)), gcrs.METRIC_EPSG, crs) for w in rows]

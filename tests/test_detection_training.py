@@ -26,12 +26,17 @@ def _pair() -> T.Pair:
     return T.Pair("synthetic", "t1", a, b, label)
 
 
+def _sample(monkeypatch, pair: T.Pair, both: bool, candidates: float, area_power: float) -> T.TileSample:  # type: ignore[no-untyped-def]
+    """1000 changed pixels of ``pair`` sampled with the given training settings."""
+    monkeypatch.setattr(T, "BOTH_DIRECTIONS", both)
+    monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", candidates)
+    monkeypatch.setattr(T, "POSITIVE_AREA_POWER", area_power)
+    return T.sample_tile(pair, per_class=1000, seed=0)
+
+
 def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_more(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pair = _pair()
-    monkeypatch.setattr(T, "BOTH_DIRECTIONS", False)
-    monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.7)
-    monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.5)
-    s = T.sample_tile(pair, per_class=1000, seed=0)
+    s = _sample(monkeypatch, pair, False, 0.7, 0.5)
     assert s.x.shape == (4000, len(change.feature_names()))
     assert int(s.y.sum()) == 1000 and int((s.y == 0).sum()) == 3000
     g = pair.label.ravel() > 0
@@ -51,10 +56,7 @@ def test_negatives_come_mostly_from_the_candidates_and_small_blobs_are_drawn_mor
 
 def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pair = _pair()
-    monkeypatch.setattr(T, "BOTH_DIRECTIONS", False)
-    monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.0)
-    monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.0)
-    s = T.sample_tile(pair, per_class=1000, seed=0)
+    s = _sample(monkeypatch, pair, False, 0.0, 0.0)
     small = np.zeros_like(pair.label, bool)
     small[200:210, 200:210] = True
     assert small.ravel()[s.pixels[s.y > 0]].mean() < 0.04
@@ -68,8 +70,7 @@ def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type:
 
 def test_each_pair_is_sampled_in_both_orders_of_its_dates(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     pair = _pair()
-    monkeypatch.setattr(T, "BOTH_DIRECTIONS", True)
-    s = T.sample_tile(pair, per_class=1000, seed=0)
+    s = _sample(monkeypatch, pair, True, 0.0, 0.0)
     assert s.x.shape == (8000, len(change.feature_names())) and int(s.y.sum()) == 2000
     g = pair.label.ravel() > 0
     assert np.array_equal(g[s.pixels], s.y > 0)
