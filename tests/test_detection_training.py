@@ -1,5 +1,5 @@
 """The training sample: hard negatives from the first stage's candidates, small blobs counted, both
-orders of the dates."""
+orders of the dates, seasonal copies of the vegetation."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from detection import change, core
+from detection.training import seasons
 from detection.training import train as T
 from detection.types import DetectParams
 
@@ -31,6 +32,7 @@ def _sample(monkeypatch, pair: T.Pair, both: bool, candidates: float, area_power
     monkeypatch.setattr(T, "BOTH_DIRECTIONS", both)
     monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", candidates)
     monkeypatch.setattr(T, "POSITIVE_AREA_POWER", area_power)
+    monkeypatch.setattr(T, "SEASON_NEGATIVES", 0)
     return T.sample_tile(pair, per_class=1000, seed=0)
 
 
@@ -87,3 +89,71 @@ def test_each_pair_is_sampled_in_both_orders_of_its_dates(monkeypatch) -> None: 
     fwd, bwd = on & (np.arange(8000) < 4000), on & (np.arange(8000) >= 4000)
     assert s.x[fwd, up].mean() > s.x[fwd, down].mean() + 0.3
     assert s.x[bwd, down].mean() > s.x[bwd, up].mean() + 0.3
+
+
+def _green_pair() -> T.Pair:
+    """A lawn with a grey road through it on both dates; a roof appears on the lawn."""
+    rng = np.random.default_rng(3)
+    grass = np.array([70, 120, 55], np.float32) + rng.normal(0, 12, (256, 256, 3)).astype(np.float32)
+    a = np.clip(cv2.GaussianBlur(grass, (0, 0), 1.0), 0, 255).astype(np.uint8)
+    a[:, 110:150] = (118, 118, 116)  # road
+    b = a.copy()
+    label = np.zeros((256, 256), np.uint8)
+    b[30:80, 30:80] = (210, 205, 200)
+    label[30:80, 30:80] = 1
+    return T.Pair("synthetic", "green", a, b, label)
+
+
+def test_winter_turns_vegetation_brown_grey_keeping_its_texture_and_nothing_else() -> None:
+    pair = _green_pair()
+    veg = seasons.unchanged_vegetation(pair.a, pair.b, pair.label)
+    assert veg[:, :100].mean() > 0.5 and not veg[:, 115:145].any() and not veg[35:75, 35:75].any()
+    out = seasons.winter(pair.b, veg, np.random.default_rng(0))
+    far = cv2.dilate(veg.astype(np.uint8), np.ones((13, 13), np.uint8)) == 0
+    assert far.any() and np.array_equal(out[far], pair.b[far])  # the road and the roof untouched
+    inner = cv2.erode(veg.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert seasons.vegetation(pair.b)[inner].mean() > 0.9
+    assert seasons.vegetation(out)[inner].mean() < 0.1  # no longer green
+    # the grass texture survives: high-pass luminance before and after correlate
+
+    def detail(x: np.ndarray) -> np.ndarray:
+        lum = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return (lum - cv2.GaussianBlur(lum, (0, 0), 3))[inner]
+
+    assert np.corrcoef(detail(pair.b), detail(out))[0, 1] > 0.6
+
+
+def test_seasonal_copies_add_unchanged_vegetation_seen_in_winter_on_either_date(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pair = _green_pair()
+    monkeypatch.setattr(T, "BOTH_DIRECTIONS", False)
+    monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.0)
+    monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.0)
+    monkeypatch.setattr(T, "SEASON_NEGATIVES", 300)
+    s = T.sample_tile(pair, per_class=500, seed=0)
+    plain = 500 + 3 * 500
+    assert s.x.shape[0] == plain + 2 * 300 and int(s.y.sum()) == 500
+    extra = s.pixels[plain:]
+    assert not s.y[plain:].any()
+    veg = seasons.unchanged_vegetation(pair.a, pair.b, pair.label).ravel()
+    assert veg[extra].all() and not pair.label.ravel()[extra].any()
+    # the first copy redrew the later date only, the second the earlier one
+    a8, bm, _ = core.prepare_pair(pair.a, pair.b, None, DetectParams())
+    f = change.pair_features(a8, bm).reshape(-1, s.x.shape[1])
+    names = change.feature_names()
+    za = [names.index(f"zA_{n}") for n in change.CUE_NAMES]
+    zb = [names.index(f"zB_{n}") for n in change.CUE_NAMES]
+    later, earlier = s.x[plain : plain + 300], s.x[plain + 300 :]
+    assert np.allclose(later[:, za], f[extra[:300]][:, za], atol=1e-4)
+    assert np.abs(later[:, zb] - f[extra[:300]][:, zb]).mean() > 0.3
+    assert np.abs(earlier[:, za] - f[extra[300:]][:, za]).mean() > 0.3
+    # the same sample without the copies is the plain sample, row for row
+    monkeypatch.setattr(T, "SEASON_NEGATIVES", 0)
+    assert np.array_equal(T.sample_tile(pair, per_class=500, seed=0).pixels, s.pixels[:plain])
+
+
+def test_pairs_without_vegetation_get_no_seasonal_copies(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pair = _pair()
+    monkeypatch.setattr(T, "SEASON_NEGATIVES", 300)
+    grey = np.repeat(cv2.cvtColor(pair.a, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    flat = T.Pair("synthetic", "grey", grey, grey.copy(), pair.label)
+    assert T.sample_tile(flat, per_class=500, seed=0).x.shape[0] == 4 * 500
