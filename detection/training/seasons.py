@@ -16,7 +16,7 @@ import numpy as np
 
 #: Excess green ``(2G - R - B) / (R + G + B + 24)`` above which a pixel counts as vegetation.
 VEGETATION_EXG = 0.03
-#: Radius (pixels) of the neighbourhood whose non-vegetation colour stands for the ground under
+#: Gaussian sigma (pixels) of the neighbourhood whose non-vegetation colour stands for the ground under
 #: a crown.
 GROUND_SIGMA = 12.0
 #: Luminance weights (ITU-R BT.601) of R, G, B.
