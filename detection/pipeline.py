@@ -13,6 +13,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 from shapely.geometry.base import BaseGeometry
 
@@ -432,14 +433,8 @@ def _per_tile(geoms: Sequence[BaseGeometry], tl: list[windows.Tile], ai: rasteri
     from shapely import STRtree, box, to_wkb
 
     tree = STRtree(list(geoms))
-    out = []
-    for t in tl:
-        tf = window_transform(t.read, ai.transform)
-        x0, y0 = tf * (0, 0)
-        x1, y1 = tf * (int(t.read.width), int(t.read.height))
-        hits = tree.query(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)), predicate="intersects")
-        out.append([bytes(to_wkb(geoms[int(i)])) for i in hits])
-    return out
+    hits = (tree.query(box(*window_bounds(t.read, ai.transform)), predicate="intersects") for t in tl)
+    return [[bytes(to_wkb(geoms[int(i)])) for i in h] for h in hits]
 
 
 def _run_tiles(

@@ -284,4 +284,7 @@ def test_cue_statistics_of_a_whole_window_come_from_two_bands_of_rows_computed_e
     assert np.allclose(bands.mean(axis=(1, 2)), full.mean(axis=(1, 2)), atol=0.05 * full.std(axis=(1, 2)).max())
     assert np.allclose(bands.std(axis=(1, 2)), full.std(axis=(1, 2)), rtol=0.1)
     small = _texture(change.STATS_BANDS_FROM, 300, seed=11)
-    assert np.array_equal(change._sampled_cues(small), change.image_cues(small))  # a training tile: all
+    # a training tile: all of it (to float rounding: OpenCV's Sobel and magnitude differ in the last
+    # bit with the buffers' alignment, so two runs on the same pixels need not be bit-equal)
+    whole, all_rows = change._sampled_cues(small), change.image_cues(small)
+    assert whole.shape == all_rows.shape and np.allclose(whole, all_rows, atol=1e-5)

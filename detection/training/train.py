@@ -186,9 +186,7 @@ def _sample_order(
     params: DetectParams,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(x, y, pixels)`` of :func:`sample_tile` for the pair in one order of its dates."""
-    a8, bm, _ = prepare_pair(a, b, None, params)
-    f = change.pair_features(a8, bm)
-    flat = f.reshape(-1, f.shape[2])
+    a8, bm, flat = _pixel_features(a, b, params)
     g = label.ravel()
     pos = np.flatnonzero(g)
     take = [_draw(rng, pos, per_class, _blob_weights(label, POSITIVE_AREA_POWER))]
@@ -218,11 +216,15 @@ def _season_samples(
     for later in (True, False):
         a = pair.a if later else seasons.winter(pair.a, veg, rng)
         b = seasons.winter(pair.b, veg, rng) if later else pair.b
-        a8, bm, _ = prepare_pair(a, b, None, params)
-        f = change.pair_features(a8, bm)
         pixels = _draw(rng, inner, SEASON_NEGATIVES)
-        out.append((f.reshape(-1, f.shape[2])[pixels], np.zeros(pixels.size, np.uint8), pixels))
+        out.append((_pixel_features(a, b, params)[2][pixels], np.zeros(pixels.size, np.uint8), pixels))
     return out
+
+
+def _pixel_features(a: np.ndarray, b: np.ndarray, params: DetectParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A pair after the detection's own normalisation, and its ``(h * w, F)`` features, row-major."""
+    a8, bm, _ = prepare_pair(a, b, None, params)
+    return a8, bm, change.pair_features(a8, bm).reshape(-1, change.N_FEATURES)
 
 
 def _blob_weights(label: np.ndarray, power: float) -> np.ndarray | None:
