@@ -9,6 +9,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rasterio.windows import Window
@@ -127,12 +128,12 @@ def read_regions(path: str | os.PathLike[str], image: str | os.PathLike[str]) ->
 
     Coordinates are longitude/latitude (RFC 7946) for a georeferenced image, and pixel
     coordinates (as ``detect`` writes them) for a plain one. Each polygon gets
-    :data:`detection.types.LOOK_BACK_MARGIN_M` all round (pixels for a plain image).
+    :data:`detection.types.LOOK_BACK_MARGIN_M` all round: metres on the ground at any latitude
+    and in any CRS (pixels for a plain image).
 
     Raises:
         RegionsError: the file is missing, is not GeoJSON, or holds no polygon.
     """
-    from rasterio.warp import transform_geom
     from shapely.geometry import shape
 
     p = Path(path)
@@ -146,17 +147,31 @@ def read_regions(path: str | os.PathLike[str], image: str | os.PathLike[str]) ->
     if not polys:
         raise RegionsError(f"{p}: 没有多边形 / holds no Polygon or MultiPolygon")
     info = rasterio_io.info(image)
-    margin = LOOK_BACK_MARGIN_M
-    if info.crs is not None:
-        from detection.vectorize import is_geographic
-
-        if is_geographic(info.crs):
-            margin /= 111_320.0
     out: list[BaseGeometry] = []
     for i, g in enumerate(polys):
         try:
-            geom = shape(g if info.crs is None else transform_geom("EPSG:4326", info.crs, g))
+            geom: BaseGeometry
+            if info.crs is None:
+                geom = shape(g).buffer(LOOK_BACK_MARGIN_M)
+            else:
+                geom = _buffer_m(g, LOOK_BACK_MARGIN_M, info.crs)
         except (ValueError, TypeError, KeyError) as exc:
             raise RegionsError(f"{p}: 第 {i + 1} 个多边形无效 / polygon {i + 1} is invalid ({exc})") from exc
-        out.append(geom.buffer(margin))
+        out.append(geom)
     return out
+
+
+def _buffer_m(lonlat: dict[str, Any], metres: float, crs: str) -> BaseGeometry:
+    """A GeoJSON polygon in longitude/latitude grown by ``metres`` on the ground, in ``crs``.
+
+    The buffer is drawn on a transverse Mercator centred on the polygon (scale error below 1e-6
+    within a few kilometres of it), so it is as many metres east-west as north-south at any
+    latitude, whatever the units of ``crs``.
+    """
+    from rasterio.warp import transform_geom
+    from shapely.geometry import mapping, shape
+
+    c = shape(lonlat).centroid
+    local = f"+proj=tmerc +lat_0={c.y:.8f} +lon_0={c.x:.8f} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m"
+    grown = shape(transform_geom("EPSG:4326", local, lonlat)).buffer(metres)
+    return shape(transform_geom(local, crs, mapping(grown)))

@@ -147,3 +147,35 @@ def test_detection_package_imports_no_upper_layers() -> None:
                 names = [node.module]
             for n in names:
                 assert n.split(".")[0].lower() not in banned, f"{path.name} imports {n}"
+
+
+@pytest.mark.parametrize(("crs", "lat"), [("EPSG:4326", 60.0), ("EPSG:4326", 31.2), ("EPSG:32651", 31.2)])
+def test_look_back_regions_grow_by_the_same_metres_east_and_north(tmp_path: Path, crs: str, lat: float) -> None:
+    import json
+
+    import rasterio
+    from rasterio.warp import transform_geom
+    from shapely.geometry import mapping, shape
+
+    from detection.cli_support import read_regions
+    from detection.types import LOOK_BACK_MARGIN_M
+
+    lon = 121.5
+    record = box(lon, lat, lon + 0.0005, lat + 0.0003)  # about 50 x 33 m at 31 deg
+    (tmp_path / "r.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": mapping(record)}]}), encoding="utf-8")
+    x0, y0 = transform_geom("EPSG:4326", crs, {"type": "Point", "coordinates": (lon, lat)})["coordinates"]
+    step = 1e-5 if crs == "EPSG:4326" else 1.0
+    tif = tmp_path / "img.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=8, height=8, count=3, dtype="uint8", crs=crs,
+                       transform=Affine(step, 0, x0, 0, -step, y0)) as ds:
+        ds.write(np.zeros((3, 8, 8), np.uint8))
+    (grown,) = read_regions(tmp_path / "r.geojson", tif)
+    # measured on a metric grid of its own place: the margin is metres on the ground both ways
+    local = f"+proj=tmerc +lat_0={lat} +lon_0={lon} +k=1 +x_0=0 +y_0=0 +ellps=WGS84"
+    g = shape(transform_geom(crs, local, mapping(grown)))
+    r = shape(transform_geom("EPSG:4326", local, mapping(record)))
+    gx0, gy0, gx1, gy1 = g.bounds
+    rx0, ry0, rx1, ry1 = r.bounds
+    for grow in (rx0 - gx0, gx1 - rx1, ry0 - gy0, gy1 - ry1):
+        assert grow == pytest.approx(LOOK_BACK_MARGIN_M, abs=0.02)
