@@ -134,8 +134,8 @@ def test_sample_scene_job_classifies_the_real_changes(env: Env) -> None:
     five (rounded up) may come out in another class -- but never one that hides a change the
     office must review (a suspect or a known item's change taken for permitted or unmatched).
     How many labelled changes are found at all is the detector's recall, measured on
-    sample_tiles by benchmarks/changedet_accuracy.py; here at least one must be, so that the
-    comparison is never empty (the exact check of the classes is
+    sample_tiles by benchmarks/changedet_accuracy.py; here at least half of them must be, so that
+    the comparison is never near empty (the exact check of the classes is
     test_ground_truth_outlines_classify_exactly).
     """
     scene_id = env.scenes["area1_2025-03.tif"]
@@ -143,7 +143,8 @@ def test_sample_scene_job_classifies_the_real_changes(env: Env) -> None:
     truth = [f for f in _truth() if f["properties"]["area"] == "area1"]
     found = {f["properties"]["id"]: _found(dets, f) for f in truth}
     hits = {k: d for k, d in found.items() if d is not None}
-    assert hits, f"none of {[f['properties']['id'] for f in truth]} was found"
+    missed = sorted(k for k, d in found.items() if d is None)
+    assert 2 * len(hits) >= len(truth), f"{len(hits)} of {len(truth)} found; missed {missed}"
     expected = {f["properties"]["id"]: f["properties"]["expected_class"] for f in truth}
     wrong = {k: (expected[k], d.klass) for k, d in hits.items() if d.klass != expected[k]}
     queued = {"new_suspect", "known_changed", "demolition_evidence"}
