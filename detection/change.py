@@ -99,7 +99,7 @@ def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np
     np.subtract(lab8[2], np.float32(128.0), out=out[2], dtype=np.float32)
     lum = out[0]
     np.divide(mx - mn, mx + np.float32(8.0), out=out[3])
-    np.divide(2.0 * g - r - bl, r + g + bl + np.float32(24.0), out=out[4])
+    excess_green(r, g, bl, out=out[4])
     # top-hats on the 8-bit lightness (exact integers; scaling commutes with them)
     k = _ELLIPSE[15]
     np.multiply(cv2.morphologyEx(lab8[0], cv2.MORPH_TOPHAT, k), _L8_SCALE, out=out[5], dtype=np.float32)
@@ -111,6 +111,11 @@ def _cues(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np
     var = np.maximum(_box(lum * lum, 7) - m * m, 0.0)
     np.sqrt(var, out=out[8])
     return out, m, var, (gx, gy)
+
+
+def excess_green(r: np.ndarray, g: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The vegetation cue ``(2G - R - B) / (R + G + B + 24)`` of float32 band planes (into ``out``)."""
+    return np.divide(2.0 * g - r - b, r + g + b + np.float32(24.0), out=out)
 
 
 #: Reduction of the copy the cue statistics are taken from. 8 would save an eighth of the detect

@@ -14,7 +14,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: Excess green ``(2G - R - B) / (R + G + B + 24)`` above which a pixel counts as vegetation.
+from detection import change
+
+#: Excess green (:func:`detection.change.excess_green`) above which a pixel counts as vegetation.
 VEGETATION_EXG = 0.03
 #: Gaussian sigma (pixels) of the neighbourhood whose non-vegetation colour stands for the ground under
 #: a crown.
@@ -26,8 +28,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 def vegetation(rgb: np.ndarray) -> np.ndarray:
     """Bool ``(h, w)``: the vegetated pixels of an ``(h, w, 3)`` uint8 RGB image."""
     x = rgb.astype(np.float32)
-    exg = (2 * x[..., 1] - x[..., 0] - x[..., 2]) / (x.sum(axis=-1) + 24.0)
-    return np.asarray(exg > VEGETATION_EXG)
+    return np.asarray(change.excess_green(x[..., 0], x[..., 1], x[..., 2]) > VEGETATION_EXG)
 
 
 def unchanged_vegetation(a: np.ndarray, b: np.ndarray, label: np.ndarray) -> np.ndarray:
