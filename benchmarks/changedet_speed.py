@@ -211,7 +211,6 @@ def run_ours(before: Path, after: Path, workers: int, folder: Path) -> tuple[flo
     """The detect path on a fresh LocalCluster; returns (seconds, peak bytes, polygons, CPU seconds)."""
     client = get_client(n_workers=workers, threads_per_worker=1, processes=True, memory_limit="3GiB")
     try:
-        client.run(lambda: __import__("detection.change").change.load_model())  # warm the model once
         with PeakMemory() as mem:
             t0 = time.perf_counter()
             s = run_detect(before, after, folder / "mask.png", folder / "out.geojson", client=client)

@@ -55,22 +55,32 @@ def get_client(
         )
     client = Client(cluster)
     if processes:
-        # one OpenCV thread per worker process: the parallelism comes from the workers
-        client.register_plugin(_single_threaded_opencv(), name="detection-opencv-threads")
+        client.register_plugin(_detection_worker(), name="detection-worker")
     return client
 
 
-def _single_threaded_opencv() -> Any:
-    """A Dask worker plugin that keeps OpenCV on one thread in each worker (also after restarts)."""
+def _detection_worker() -> Any:
+    """A Dask worker plugin, run in each worker process as it starts (also after restarts): one
+    OpenCV thread (the parallelism comes from the workers), then the detection path warmed up on
+    a made-up pair (:func:`detection.pipeline.warm_up`), so the first window is no slower."""
     from distributed.diagnostics.plugin import WorkerPlugin
 
-    class SingleThreadedOpenCV(WorkerPlugin):  # type: ignore[misc]
+    class DetectionWorker(WorkerPlugin):  # type: ignore[misc]
         def setup(self, worker: Any) -> None:
+            import logging
+
             import cv2
 
             cv2.setNumThreads(1)
+            from detection.errors import ModelError
+            from detection.pipeline import warm_up
 
-    return SingleThreadedOpenCV()
+            try:
+                warm_up()
+            except ModelError as exc:  # each window's task reports it again, with its scene
+                logging.getLogger(__name__).warning("detection worker not warmed up: %s", exc)
+
+    return DetectionWorker()
 
 
 def close_client(client: Any) -> None:

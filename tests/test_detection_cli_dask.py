@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from detection.distributed import close_client, get_client, scheduler_address
-from detection.pipeline import detect_files
+from detection.pipeline import detect_files, warm_up
 from detection.types import DetectParams
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,6 +108,13 @@ def test_scheduler_address_is_read_from_the_given_mapping_only() -> None:
     assert scheduler_address({"DASK_SCHEDULER_ADDRESS": " tcp://h:8786 "}) == "tcp://h:8786"
 
 
+def test_warm_up_runs_the_whole_path_and_finds_its_made_up_roof() -> None:
+    res = warm_up()
+    assert [p.change for p in res.polygons] == ["appeared"]
+    # the roof (64 x 80 px) and its shadow, not the lawn around it
+    assert 64 * 80 <= res.polygons[0].geometry.area <= 2 * (64 + 8) * 80
+
+
 @pytest.mark.timeout(300)
 def test_detect_files_through_a_two_worker_process_cluster() -> None:
     params = DetectParams(window=256, overlap=32)
@@ -115,6 +122,9 @@ def test_detect_files_through_a_two_worker_process_cluster() -> None:
     client = get_client(n_workers=2, processes=True)
     try:
         assert len(client.scheduler_info()["workers"]) == 2
+        # each worker was warmed up as it started: the model is loaded before any window arrives
+        loaded = client.run(lambda: __import__("detection.change").change.load_model.cache_info().currsize)
+        assert sorted(loaded.values()) == [1, 1]
         seen: list[float] = []
         dist = detect_files(NAIP_2009, NAIP_2020, params, progress=seen.append, client=client)
     finally:
