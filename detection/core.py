@@ -3,10 +3,15 @@
 The costly stage runs only on boxes around the candidates of the cheap first stage. A box holds
 one group of nearby candidate components; boxes are at least ``2 * margin`` pixels apart (the
 reach of the smoothing plus that of the blob decisions), so what happens in one box cannot reach
-another. Features of a box are computed on a crop with ``PAD`` pixels of context, at least the
-reach of the feature filters, and the smoothing on a crop with its own reach of context, so every
-pixel gets exactly the value it would get if the whole window were scored. The window's share
-of change (for :func:`detection.change.prior_factor`) is summed over all boxes first.
+another. A box is scored in pieces of at most ``TILE`` pixels; between pieces of one box the
+features see ``PAD`` pixels of context, the whole reach of their filters, so the seams between
+pieces are exact. At a box's own edges they see only ``EDGE_PAD`` pixels and mirrored ones
+beyond: those edges are the rim the first stage's candidates are dilated by (16 native pixels at
+the default), far enough from anything that changed that the model's answer there hardly depends
+on what lies farther out, and the full reach around every small box tripled the pixels the costly
+stage computes features on. The smoothing sees its whole reach of context, and the window's share
+of change (for :func:`detection.change.prior_factor`) is summed over all boxes first. With
+``EDGE_PAD = PAD`` every pixel gets exactly the value it would get if the whole window were scored.
 """
 
 from __future__ import annotations
@@ -23,9 +28,14 @@ from detection.types import DetectParams
 #: Reduction factor of the cheap first stage (its reduced copy also gives the window's cue
 #: statistics, so it is theirs).
 FIRST_STAGE_FACTOR = change.STATS_FACTOR
-#: Context (pixels at working resolution) around the scored pixels of the costly stage: the reach
-#: of its widest filter chain, so that a crop's features equal the whole window's.
+#: Context (pixels at working resolution) between the pieces of one box: the reach of the widest
+#: filter chain, so that a piece's features equal the whole window's.
 PAD = change.CONTEXT_PX
+#: Context at a box's own edges. On the generated 10k speed pair the mask is the same to 1.5 % of
+#: its changed pixels as with the whole reach (0: 3.3 %, 8: 0.7 %; the same 432 polygons and object
+#: recall of the new buildings, 0.895) for about a fifth less detect time; the open sets' held-out
+#: figures do not move at all (their boxes reach their images' borders) nor do the sample tiles'.
+EDGE_PAD = 4
 #: Largest side of the scored part of one costly-stage call (bounds the feature stack's memory).
 TILE = 256
 #: Feature rows gathered before the model runs on them in one call (about 45 MB of features).
@@ -492,7 +502,11 @@ def _box_features(
             py1, px1 = min(py0 + TILE, ty1), min(px0 + TILE, tx1)
             if not region[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0].any():
                 continue
-            fy0, fy1, fx0, fx1 = max(0, py0 - PAD), min(h, py1 + PAD), max(0, px0 - PAD), min(w, px1 + PAD)
+            # full context towards the box's other pieces, EDGE_PAD at the box's own edges
+            fy0 = max(0, py0 - (PAD if py0 > ty0 else EDGE_PAD))
+            fy1 = min(h, py1 + (PAD if py1 < ty1 else EDGE_PAD))
+            fx0 = max(0, px0 - (PAD if px0 > tx0 else EDGE_PAD))
+            fx1 = min(w, px1 + (PAD if px1 < tx1 else EDGE_PAD))
             piece = np.zeros((fy1 - fy0, fx1 - fx0), bool)
             inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
             piece[inner] = sel[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0]

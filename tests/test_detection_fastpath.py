@@ -24,19 +24,25 @@ def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
-def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    # new roofs on a textured ground, one at the window edge and one bigger than a tile (small
-    # tiles, so that it is scored in several pieces)
-    monkeypatch.setattr(core, "TILE", 96)
+def _roofs_scene() -> tuple[core.Aligned, DetectParams]:
+    """New roofs on a textured ground, one at the window edge and one bigger than a 96 px tile,
+    with decisions loose enough for several patches."""
     a8 = _texture(600, 520, seed=1)
     b8 = a8.copy()
     for y, x, h, w, tone in ((40, 60, 30, 40, 220), (300, 0, 25, 35, 200), (380, 250, 150, 200, 235),
                              (120, 400, 20, 20, 180)):
         b8[y : y + h, x : x + w] = (tone, tone, tone + 10)
         b8[y + h : y + h + 4, x : x + w] //= 3  # its shadow
-    # what is compared is the decomposition, so decisions loose enough for several patches
     params = DetectParams(threshold=0.05, seed_threshold=0.12, blob_score=0.12)
-    al = core.align_pair(a8, b8, params)
+    return core.align_pair(a8, b8, params), params
+
+
+def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    # new roofs on a textured ground, one at the window edge and one bigger than a tile (small
+    # tiles, so that it is scored in several pieces)
+    monkeypatch.setattr(core, "TILE", 96)
+    monkeypatch.setattr(core, "EDGE_PAD", core.PAD)  # the whole reach at the boxes' edges too
+    al, params = _roofs_scene()
     model = change.load_model()
     out = core.detect_aligned(al, params, min_area_px=40, model=model)
     assert len(out.patches) >= 2 and out.mask.any()
@@ -70,6 +76,33 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     for p in out.patches:
         cover[p.row : p.row + p.mask.shape[0], p.col : p.col + p.mask.shape[1]] += 1
     assert cover.max() == 1
+
+
+def test_short_context_at_box_edges_computes_fewer_feature_pixels_for_almost_the_same_mask(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(core, "TILE", 96)
+    al, params = _roofs_scene()
+    model = change.load_model()
+    crop_px: list[int] = []
+    features = change.region_features
+
+    def counted(a: np.ndarray, *args: object, **kwargs: object) -> object:
+        crop_px.append(a.shape[0] * a.shape[1])
+        return features(a, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(change, "region_features", counted)
+    assert core.EDGE_PAD < core.PAD
+    short = core.detect_aligned(al, params, min_area_px=40, model=model)
+    short_px = sum(crop_px)
+    crop_px.clear()
+    monkeypatch.setattr(core, "EDGE_PAD", core.PAD)
+    full = core.detect_aligned(al, params, min_area_px=40, model=model)
+    assert short_px < 0.9 * sum(crop_px)
+    # the same blobs, their outlines within a few per cent of their pixels
+    a, b = short.mask > 0, full.mask > 0
+    assert cv2.connectedComponents(a.astype(np.uint8))[0] == cv2.connectedComponents(b.astype(np.uint8))[0]
+    assert np.count_nonzero(a != b) <= 0.05 * np.count_nonzero(b)
 
 
 def test_binned_trees_give_predict_proba_on_the_scored_pixels_only() -> None:
