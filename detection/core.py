@@ -573,15 +573,12 @@ def refine(prob: np.ndarray, guide: np.ndarray, factor: float, params: DetectPar
 
 def _finish_box(sc: _Scored, b_w: np.ndarray, factor: float, params: DetectParams, min_area_px: int) -> Patch | None:
     """Prior correction, smoothing and blob decisions on one scored box."""
-    h, w = b_w.shape[:2]
     dy0, dy1, dx0, dx1 = sc.crop
-    # the smoothing sees real lightness (and zero probability) up to its reach beyond the crop
-    r = 2 * max(0, params.smooth_radius)
-    sy0, sy1, sx0, sx1 = max(0, dy0 - r), min(h, dy1 + r), max(0, dx0 - r), min(w, dx1 + r)
-    prob = np.zeros((sy1 - sy0, sx1 - sx0), np.float32)
-    inner = (slice(dy0 - sy0, dy1 - sy0), slice(dx0 - sx0, dx1 - sx0))
-    prob[inner] = sc.prob
-    prob = refine(prob, lightness(b_w[sy0:sy1, sx0:sx1]), factor, params)[inner]
+    # The crop reaches the smoothing's reach (2 radii) beyond the probabilities, so no context
+    # is needed around it: where a box of the guided filter holds no probability its
+    # coefficients are 0, whatever the lightness, and every box of the ones that hold some lies
+    # inside the crop.
+    prob = refine(sc.prob, lightness(b_w[dy0:dy1, dx0:dx1]), factor, params)
     mask, score = change.decide(
         np.ascontiguousarray(prob), sc.direction, threshold=params.threshold,
         seed_threshold=params.seed_threshold, blob_score=params.blob_score, min_area_px=min_area_px,
