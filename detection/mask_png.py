@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,15 +90,45 @@ class BinaryMaskPng:
         write(_SIGNATURE)
         write(_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)))
         rows = max(1, min(h, _STRIP_BYTES // (w + 1)))
-        patches = sorted(self._patches, key=lambda q: q[0])
-        # raw deflate with the zlib header and Adler-32 written here, so that one compressed
-        # zero strip (ending at a full flush) can be spliced in wherever a strip has no change
-        comp = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+        # Each strip is deflated on its own (raw, ending at a full flush, so the pieces join into
+        # one stream) on a few threads: zlib lets go of the GIL, and the workers are idle by the
+        # time the mask is written. A strip without a change is one compressed zero strip.
         zero = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
-        zero_strip = zero.compress(bytes(rows * (w + 1))) + zero.flush(zlib.Z_FULL_FLUSH)
-        out: list[bytes] = [b"\x78\x01"]
+        zero_raw = bytes(rows * (w + 1))
+        zero_strip = (zero.compress(zero_raw) + zero.flush(zlib.Z_FULL_FLUSH), zlib.adler32(zero_raw), len(zero_raw))
+        out: list[bytes] = [b"\x78\x01"]  # the zlib header; the Adler-32 of all rows ends the stream
+        size = 2
         adler = 1
-        buf = np.zeros((rows, w + 1), np.uint8)  # column 0: the row's filter byte (0 = none)
+        threads = max(1, min(_THREADS, os.cpu_count() or 1))
+        with ThreadPoolExecutor(threads) as pool:
+            pending: deque[Future[tuple[bytes, int, int]] | tuple[bytes, int, int]] = deque()
+            strips = self._strips(rows)
+            while True:
+                strip = next(strips, _END)
+                if strip is not _END:
+                    pending.append(zero_strip if strip is None else pool.submit(_deflate, strip))
+                # in order, and no more than a few strips in memory at once
+                while pending and (len(pending) > 2 * threads or strip is _END):
+                    head = pending.popleft()
+                    data, a, n = head.result() if isinstance(head, Future) else head
+                    adler = _adler32_combine(adler, a, n)
+                    out.append(data)
+                    size += len(data)
+                    if size > 1 << 20:
+                        write(_chunk(b"IDAT", b"".join(out)))
+                        out, size = [], 0
+                if strip is _END:
+                    break
+        out.append(zlib.compressobj(_LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH))  # the final block
+        out.append(struct.pack(">I", adler & 0xFFFFFFFF))
+        write(_chunk(b"IDAT", b"".join(out)))
+        write(_chunk(b"IEND", b""))
+
+    def _strips(self, rows: int) -> Iterator[np.ndarray | None]:
+        """The raw rows (filter byte first) of each strip of ``rows`` rows, None for a full strip
+        without a change."""
+        w, h = self.width, self.height
+        patches = sorted(self._patches, key=lambda q: q[0])
         k = 0
         active: list[tuple[int, int, int, int, np.ndarray]] = []
         for y0 in range(0, h, rows):
@@ -104,27 +137,38 @@ class BinaryMaskPng:
                 active.append(patches[k])
                 k += 1
             active = [q for q in active if q[0] + q[2] > y0]
-            n = y1 - y0
-            if not active and n == rows:
-                out.append(comp.flush(zlib.Z_FULL_FLUSH))
-                out.append(zero_strip)
-                a, b = adler & 0xFFFF, adler >> 16
-                adler = (((b + n * (w + 1) * a) % 65521) << 16) | a
-            else:
-                strip = buf[:n]
-                strip[:] = 0
-                for r, c, ph, pw, bits in active:
-                    s0, s1 = max(r, y0), min(r + ph, y1)
-                    dense = np.unpackbits(bits[s0 - r : s1 - r], axis=1, count=pw) * np.uint8(255)
-                    dst = strip[s0 - y0 : s1 - y0, 1 + c : 1 + c + pw]
-                    np.maximum(dst, dense, out=dst)
-                data = strip.tobytes() if not strip.flags.c_contiguous else strip.data.cast("B")
-                adler = zlib.adler32(data, adler)
-                out.append(comp.compress(data))
-            if sum(len(x) for x in out) > 1 << 20:
-                write(_chunk(b"IDAT", b"".join(out)))
-                out = []
-        out.append(comp.flush(zlib.Z_FINISH))
-        out.append(struct.pack(">I", adler & 0xFFFFFFFF))
-        write(_chunk(b"IDAT", b"".join(out)))
-        write(_chunk(b"IEND", b""))
+            if not active and y1 - y0 == rows:
+                yield None
+                continue
+            strip = np.zeros((y1 - y0, w + 1), np.uint8)  # column 0: the row's filter byte (0 = none)
+            for r, c, ph, pw, bits in active:
+                s0, s1 = max(r, y0), min(r + ph, y1)
+                dense = np.unpackbits(bits[s0 - r : s1 - r], axis=1, count=pw) * np.uint8(255)
+                dst = strip[s0 - y0 : s1 - y0, 1 + c : 1 + c + pw]
+                np.maximum(dst, dense, out=dst)
+            yield strip
+
+
+#: Threads that deflate the strips of a mask.
+_THREADS = 4
+#: Stands for the end of :meth:`BinaryMaskPng._strips`.
+_END = np.zeros((0, 0), np.uint8)
+
+
+def _deflate(strip: np.ndarray) -> tuple[bytes, int, int]:
+    """One strip's rows deflated (raw, ending at a full flush), their Adler-32 and length."""
+    data = strip.data.cast("B")
+    comp = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+    return comp.compress(data) + comp.flush(zlib.Z_FULL_FLUSH), zlib.adler32(data), len(data)
+
+
+def _adler32_combine(a1: int, a2: int, n2: int) -> int:
+    """The Adler-32 of two pieces of data joined, from theirs and the second's length (zlib's
+    ``adler32_combine``)."""
+    base = 65521
+    rem = n2 % base
+    s1 = a1 & 0xFFFF
+    s2 = (rem * s1) % base
+    s1 = (s1 + (a2 & 0xFFFF) + base - 1) % base
+    s2 = (s2 + (a1 >> 16) + (a2 >> 16) + base - rem) % base
+    return (s2 << 16) | s1
