@@ -98,12 +98,27 @@ class WindowOutput:
 
 @dataclass
 class Aligned:
-    """A pair on one grid, normalised and co-registered."""
+    """A pair on one grid, co-registered and radiometrically normalised.
+
+    Attributes:
+        a: the before image.
+        b: the after image; matched to ``a`` already, or when ``lut`` is given, by ``lut``
+            wherever it is looked at (see :func:`matched`).
+        valid: pixels valid in both (None = all).
+        shift: the residual shift found by co-registration.
+        lut: ``(1, 256, 3)`` histogram-matching table still to be applied to ``b`` (None: none).
+    """
 
     a: np.ndarray
     b: np.ndarray
     valid: np.ndarray | None
     shift: tuple[float, float]
+    lut: np.ndarray | None = None
+
+
+def matched(x: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
+    """``x`` (a part or a reduced copy of an after image) through the histogram table ``lut``."""
+    return x if lut is None else np.asarray(cv2.LUT(x, lut), np.uint8).reshape(x.shape)
 
 
 def align_pair(
@@ -145,13 +160,24 @@ def align_pair(
     a0 = a_src[m : m + h, m : m + w]
     va0 = None if a_valid is None else a_valid[m : m + h, m : m + w]
     valid0 = _and(va0, b_valid)
-    bm = align.match_histograms(b8, a0, valid0)
+    geo = m > 0 or prior != (0.0, 0.0)
+    lut = align.histogram_lut(b8, a0, valid0)
+    if geo:
+        # a raster window: the after image is matched only where it is looked at (its reduced
+        # copy, the co-registration crop, the costly stage's crops), not all of it
+        bm = b8
+    else:
+        bm = b8.copy() if lut is None else matched(np.ascontiguousarray(b8), lut)
+        lut = None
     tx, ty = prior
     shift = (0.0, 0.0)
     if params.coregister:
-        geo = m > 0 or prior != (0.0, 0.0)
         # raster windows: a small crop is plenty (see GEO_CROP)
-        d = align.measure_shift(a0, bm, valid0, max_shift=params.max_shift_px, crop=GEO_CROP if geo else 768)
+        c = GEO_CROP if geo else 768
+        y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
+        sl = (slice(y0, y0 + c), slice(x0, x0 + c))
+        d = align.measure_shift(a0[sl], matched(bm[sl], lut), None if valid0 is None else valid0[sl],
+                                max_shift=params.max_shift_px, crop=c)
         if not geo:
             # a pair already on one grid (in memory, plain images, reprojected): the after image
             # moves onto the before one, as in training (this is what the model has learnt)
@@ -178,7 +204,7 @@ def align_pair(
         valid = _and(va, b_valid)
     if valid is not None and valid.all():
         valid = None
-    return Aligned(a, bm, valid, shift)
+    return Aligned(a, bm, valid, shift, lut)
 
 
 def _and(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
@@ -257,7 +283,7 @@ def detect_aligned(
     a8, bm, valid = al.a, al.b, al.valid
     h, w = a8.shape[:2]
     # one reduction serves the first stage and the window's cue statistics
-    ra, rb, cand_small = first_stage(a8, bm, params)
+    ra, rb, cand_small = first_stage(a8, bm, params, al.lut)
     if not cand_small.any():
         return WindowOutput((h, w), [], al.shift, 0.0)
     if model is None:
@@ -265,11 +291,12 @@ def detect_aligned(
     if scale != 1.0:
         wh, ww = max(8, round(h * scale)), max(8, round(w * scale))
         a_w = np.asarray(cv2.resize(a8, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
-        b_w = np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
+        b_w = matched(np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8), al.lut)
+        lut = None
         stats = change.cue_stats(a_w, b_w)
     else:
         wh, ww = h, w
-        a_w, b_w = a8, bm
+        a_w, b_w, lut = a8, bm, al.lut
         stats = change.cue_stats(a_w, b_w, reduced=(ra, rb))
     cs8 = cand_small.astype(np.uint8)
     # the candidate cells on the working grid, box by box (as cv2.resize, nearest neighbour)
@@ -304,7 +331,7 @@ def detect_aligned(
         cols = np.flatnonzero(reg.any(axis=0))
         n_cand += int(np.count_nonzero(reg))
         tight = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
-        bf = _box_features(a_w, b_w, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride)
+        bf = _box_features(a_w, b_w, lut, reg > 0, (y0, x0), tight, stats, margin, params.predict_stride)
         if back is not None:
             cy0, cy1, cx0, cx1 = bf.crop
             bf.back = back[cy0:cy1, cx0:cx1] & bf.region
@@ -320,7 +347,7 @@ def detect_aligned(
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
     share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
     factor = change.prior_factor(share, params.prior_reference, params.prior_gamma, params.prior_floor)
-    patches = [q for q in (_finish_box(sc, b_w, factor, params, min_work) for sc in scored) if q is not None]
+    patches = [q for q in (_finish_box(sc, b_w, lut, factor, params, min_work) for sc in scored) if q is not None]
     if (wh, ww) != (h, w):
         patches = [_to_native(p, (wh, ww), (h, w)) for p in patches]
     if valid is not None:
@@ -432,8 +459,18 @@ class _BoxFeatures:
     back: np.ndarray | None = None
 
 
-def first_stage(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def first_stage(
+    a8: np.ndarray, b8: np.ndarray, params: DetectParams, lut: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The cheap first stage of an aligned pair: its reduced copies and candidate cells.
+
+    Args:
+        a8: before image.
+        b8: after image.
+        params: method parameters.
+        lut: histogram table still to be applied to ``b8`` (see :class:`Aligned`): applied to its
+            reduced copy (the means of matched pixels and the match of their mean differ by a
+            DN or so where the table bends).
 
     Returns:
         ``(ra, rb, cells)``: both images reduced by :data:`FIRST_STAGE_FACTOR` (uint8 area means)
@@ -443,7 +480,7 @@ def first_stage(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> tuple[n
     f = FIRST_STAGE_FACTOR
     size = (max(1, -(-w // f)), max(1, -(-h // f)))
     ra = np.asarray(cv2.resize(a8, size, interpolation=cv2.INTER_AREA), np.uint8)
-    rb = np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8)
+    rb = matched(np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8), lut)
     return ra, rb, change.candidate_mask(ra, rb, params.prefilter, factor=1, dilate=params.candidate_dilate)
 
 
@@ -467,6 +504,7 @@ def nearest_index(dst: int, src: int) -> np.ndarray:
 def _box_features(
     a_w: np.ndarray,
     b_w: np.ndarray,
+    lut: np.ndarray | None,
     cand: np.ndarray,
     origin: tuple[int, int],
     tight: tuple[int, int, int, int],
@@ -479,6 +517,7 @@ def _box_features(
     Args:
         a_w: before image on the working grid.
         b_w: after image.
+        lut: histogram table still to be applied to ``b_w`` (None: none).
         cand: bool candidates of the box (holding its tight bounds plus ``margin``).
         origin: ``(row, col)`` of ``cand`` in the window.
         tight: ``(y0, y1, x0, x1)`` bounds of the candidates within ``cand``.
@@ -511,7 +550,7 @@ def _box_features(
             inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
             piece[inner] = sel[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0]
             idx, x, d = change.region_features(
-                a_w[fy0:fy1, fx0:fx1], b_w[fy0:fy1, fx0:fx1], region=piece, stats=stats,
+                a_w[fy0:fy1, fx0:fx1], matched(b_w[fy0:fy1, fx0:fx1], lut), region=piece, stats=stats,
             )
             direction[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0] = d[inner]
             # piece pixel -> crop pixel
@@ -571,14 +610,17 @@ def refine(prob: np.ndarray, guide: np.ndarray, factor: float, params: DetectPar
     return change.guided_smooth(change.adjust_odds(prob, factor), guide, params.smooth_radius, params.smooth_eps)
 
 
-def _finish_box(sc: _Scored, b_w: np.ndarray, factor: float, params: DetectParams, min_area_px: int) -> Patch | None:
-    """Prior correction, smoothing and blob decisions on one scored box."""
+def _finish_box(
+    sc: _Scored, b_w: np.ndarray, lut: np.ndarray | None, factor: float, params: DetectParams, min_area_px: int
+) -> Patch | None:
+    """Prior correction, smoothing and blob decisions on one scored box (``lut``: see
+    :func:`_box_features`)."""
     dy0, dy1, dx0, dx1 = sc.crop
     # The crop reaches the smoothing's reach (2 radii) beyond the probabilities, so no context
     # is needed around it: where a box of the guided filter holds no probability its
     # coefficients are 0, whatever the lightness, and every box of the ones that hold some lies
     # inside the crop.
-    prob = refine(sc.prob, lightness(b_w[dy0:dy1, dx0:dx1]), factor, params)
+    prob = refine(sc.prob, lightness(matched(b_w[dy0:dy1, dx0:dx1], lut)), factor, params)
     mask, score = change.decide(
         np.ascontiguousarray(prob), sc.direction, threshold=params.threshold,
         seed_threshold=params.seed_threshold, blob_score=params.blob_score, min_area_px=min_area_px,

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from detection import change, core, rasterio_io
+from detection import align, change, core, rasterio_io
 from detection.mask_png import BinaryMaskPng
 from detection.types import DISAPPEARED, DetectParams
 
@@ -220,6 +220,26 @@ def test_align_pair_moves_the_before_image_onto_the_after_grid() -> None:
     a_valid[:, :12] = False
     part = core.align_pair(before_src, after, params, a_valid=a_valid, margin=10, prior=(0.4, 0.3))
     assert part.valid is not None and not part.valid[:, 0].any() and part.valid[:, 20:].all()
+
+
+def test_raster_windows_match_the_after_image_only_where_it_is_looked_at() -> None:
+    scene = _texture(420, 420, seed=3)
+    before_src = scene
+    after = np.clip(scene[10:410, 10:410].astype(np.float32) * 0.7 + 30, 0, 255).astype(np.uint8)  # duller
+    params = DetectParams()
+    window = core.align_pair(before_src, after, params, margin=10, prior=(0.2, 0.1))
+    whole = align.match_histograms(after, before_src[10:410, 10:410])
+    # a raster window keeps the after image as read, with the table that matches it
+    assert window.b is after and window.lut is not None
+    assert np.array_equal(core.matched(window.b, window.lut), whole)
+    assert np.array_equal(core.matched(window.b[50:90, 7:31], window.lut), whole[50:90, 7:31])
+    # a pair on one grid is matched at once (training and plain images take that path)
+    grid = core.align_pair(before_src[10:410, 10:410], after, params)
+    assert grid.lut is None and np.abs(grid.b.astype(int) - whole.astype(int)).mean() < 1.0
+    # the reduced copy of the first stage: the table after the reduction, within a DN or two
+    rb = core.first_stage(window.a, window.b, params, window.lut)[1]
+    exact = cv2.resize(whole, rb.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(rb.astype(int) - exact.astype(int)).max() <= 2
 
 
 def test_direct_read_matches_the_rasterio_read_also_outside_the_raster() -> None:
