@@ -48,7 +48,14 @@ def get_client(
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}) or {})
     environ["MALLOC_MMAP_THRESHOLD_"] = str(256 * 2**20)
     environ["MALLOC_TRIM_THRESHOLD_"] = str(64 * 2**20)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    lean = {
+        "distributed.nanny.pre-spawn-environ": environ,
+        # each worker's statistical profiler samples the running window's stack every 10 ms
+        # (about 5 % of a worker's CPU here); the windows are alike, so there is nothing to steal
+        "distributed.worker.profile.enabled": False,
+        "distributed.scheduler.work-stealing": False,
+    }
+    with dask.config.set(lean):
         cluster = LocalCluster(
             n_workers=n_workers, threads_per_worker=threads_per_worker, processes=processes,
             memory_limit=memory_limit, dashboard_address=":0",

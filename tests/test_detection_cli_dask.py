@@ -125,6 +125,10 @@ def test_detect_files_through_a_two_worker_process_cluster() -> None:
         # each worker was warmed up as it started: the model is loaded before any window arrives
         loaded = client.run(lambda: __import__("detection.change").change.load_model.cache_info().currsize)
         assert sorted(loaded.values()) == [1, 1]
+        # and runs lean: no statistical profiler sampling the windows' stacks, no work stealing
+        profiling = client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
+        assert not any(profiling.values())
+        assert not client.run_on_scheduler(lambda dask_scheduler: "stealing" in dask_scheduler.extensions)
         seen: list[float] = []
         dist = detect_files(NAIP_2009, NAIP_2020, params, progress=seen.append, client=client)
     finally:
