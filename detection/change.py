@@ -226,7 +226,9 @@ def _feature_blocks(a: np.ndarray, b: np.ndarray, stats: np.ndarray | None) -> l
         stats = cue_stats(a, b)
     ca, ma7, va7, grad_a = _cues(a)
     cb, mb7, vb7, grad_b = _cues(b)
-    zd = (cb - ca - stats[2, 0][:, None, None]) / stats[2, 1][:, None, None]
+    zd = np.subtract(cb, ca)  # in place from here: the stack is the costly stage's largest
+    zd -= stats[2, 0][:, None, None]
+    zd /= stats[2, 1][:, None, None]
     feats = [_Block(ca, stats[0, 0], stats[0, 1]), _Block(cb, stats[1, 0], stats[1, 1]), _Block(zd)]
     # colour difference magnitude at several scales, relative to the window's typical difference
     dlab = np.sqrt(zd[0] ** 2 + zd[1] ** 2 + zd[2] ** 2)
