@@ -10,7 +10,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
@@ -328,32 +327,31 @@ def _core_pieces(
     internal = [tile.core.col_off > 0, tile.core.row_off > 0,
                 tile.core.col_off + w < ai.width, tile.core.row_off + h < ai.height]
     patches: list[MaskPatch] = []
+    pieces: list[tuple[np.ndarray, np.ndarray, Affine]] = []
+    for p in found:
+        ph, pw = p.mask.shape
+        r0, r1 = max(p.row, rs.start), min(p.row + ph, rs.stop)
+        c0, c1 = max(p.col, cs.start), min(p.col + pw, cs.stop)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        mask = p.mask[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
+        if not mask.any():
+            continue
+        score = p.score[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
+        # row and column of the piece in the core, then in the raster
+        cr, cc = r0 - rs.start, c0 - cs.start
+        patches.append((int(tile.core.row_off) + cr, int(tile.core.col_off) + cc, np.ascontiguousarray(mask)))
+        pieces.append((mask, score, ctf @ Affine.translation(cc, cr)))
     inner: list[ChangePolygon] = []
     edge: list[ChangePolygon] = []
-    # one GDAL environment for all the patches (rasterio sets one up per call otherwise)
-    with rasterio.Env():
-        for p in found:
-            ph, pw = p.mask.shape
-            r0, r1 = max(p.row, rs.start), min(p.row + ph, rs.stop)
-            c0, c1 = max(p.col, cs.start), min(p.col + pw, cs.stop)
-            if r1 <= r0 or c1 <= c0:
-                continue
-            mask = p.mask[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
-            if not mask.any():
-                continue
-            score = p.score[r0 - p.row : r1 - p.row, c0 - p.col : c1 - p.col]
-            # row and column of the piece in the core, then in the raster
-            cr, cc = r0 - rs.start, c0 - cs.start
-            patches.append((int(tile.core.row_off) + cr, int(tile.core.col_off) + cc, np.ascontiguousarray(mask)))
-            ptf = ctf @ Affine.translation(cc, cr)
-            polys = vectorize.vectorize(mask, score, ptf, ai.crs, min_area_m2=0.0, min_area_px=0, simplify_px=0.0)
-            # pieces touching an internal core edge are merged with their neighbours later
-            for poly in polys:
-                minx, miny, maxx, maxy = poly.geometry.bounds
-                x0, y0 = ~ctf @ (minx, maxy)
-                x1, y1 = ~ctf @ (maxx, miny)
-                touch = [min(x0, x1) <= 0.5, min(y0, y1) <= 0.5, max(x0, x1) >= w - 0.5, max(y0, y1) >= h - 0.5]
-                (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(poly)
+    for polys in vectorize.vectorize_pieces(pieces, ai.crs):
+        # pieces touching an internal core edge are merged with their neighbours later
+        for poly in polys:
+            minx, miny, maxx, maxy = poly.geometry.bounds
+            x0, y0 = ~ctf @ (minx, maxy)
+            x1, y1 = ~ctf @ (maxx, miny)
+            touch = [min(x0, x1) <= 0.5, min(y0, y1) <= 0.5, max(x0, x1) >= w - 0.5, max(y0, y1) >= h - 0.5]
+            (edge if any(t and i for t, i in zip(touch, internal, strict=True)) else inner).append(poly)
     return patches, inner, edge
 
 

@@ -8,11 +8,14 @@ import cv2
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.windows import Window
+from shapely import normalize
 
 from detection import align, change, core, rasterio_io
 from detection.mask_png import BinaryMaskPng
-from detection.types import DISAPPEARED, DetectParams
+from detection.types import APPEARED, DISAPPEARED, ChangePolygon, DetectParams
+from detection.vectorize import vectorize, vectorize_pieces
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NAIP_2020 = DATA / "aerial" / "m_4709963_se_14_1_20200831.tif"
@@ -273,6 +276,30 @@ def test_mask_png_from_patches(tmp_path: Path) -> None:
         assert ds.count == 1 and np.array_equal(ds.read(1), ref)
     assert png.changed == int((ref > 0).sum())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"]
+
+
+def test_pieces_traced_on_one_canvas_give_each_piece_its_own_polygons() -> None:
+    rng = np.random.default_rng(7)
+    pieces = []
+    for k in range(12):
+        h, w = int(rng.integers(3, 90)), int(rng.integers(3, 700))
+        mask = np.zeros((h, w), np.uint8)
+        mask[1:-1, 1:-1] = APPEARED
+        if h > 8 and w > 8:
+            mask[3:-3, 3:-3] = 0  # a hole
+            mask[4:-4, 4:-4] = DISAPPEARED  # and another kind inside it
+        mask[rng.random((h, w)) < 0.05] = APPEARED  # specks, some touching the edges
+        score = rng.random((h, w)).astype(np.float32)
+        pieces.append((mask, score, Affine(0.5, 0.0, 1000.0 + 37 * k, 0.0, -0.5, 5000.0 - 11 * k)))
+    one = [vectorize(m, s, t, "EPSG:32651", min_area_m2=0.0, min_area_px=0, simplify_px=0.0) for m, s, t in pieces]
+    many = vectorize_pieces(pieces, "EPSG:32651")
+
+    def key(polys: list[ChangePolygon]) -> list[tuple[str, bytes, float, float | None]]:
+        return sorted((p.change, normalize(p.geometry).wkb, round(p.score, 6), p.area_m2) for p in polys)
+
+    assert sum(len(p) for p in one) > 40  # specks, rings and islands
+    assert [key(p) for p in many] == [key(p) for p in one]
+    assert vectorize_pieces([], None) == []
 
 
 def test_nearest_index_picks_the_cells_cv2_resize_picks() -> None:
