@@ -367,6 +367,15 @@ def _range_excess(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _median_u8(x: np.ndarray) -> float:
+    """``np.median`` of a uint8 array, from its histogram (no sort)."""
+    counts = np.cumsum(np.bincount(x.ravel(), minlength=256))
+    n = int(counts[-1])
+    lo = int(np.searchsorted(counts, (n - 1) // 2, side="right"))  # the middle value(s), 0-based
+    hi = int(np.searchsorted(counts, n // 2, side="right"))
+    return (lo + hi) / 2.0
+
+
 def candidate_mask(
     a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.0, dilate: int = 9
 ) -> np.ndarray:
@@ -398,9 +407,11 @@ def candidate_mask(
     rb = cv2.resize(np.asarray(b, np.uint8), (sw, sh), interpolation=cv2.INTER_AREA)
     d = np.minimum(_range_excess(rb, ra), _range_excess(ra, rb))
     sample = d[::2, ::2] if d.size > 40_000 else d
-    med = float(np.median(sample))
-    mad = float(np.median(np.abs(sample.astype(np.float32) - med))) * 1.4826
-    level = max(float(threshold), med + relative * mad)
+    med = _median_u8(sample)
+    level = max(float(threshold), med)
+    if relative:
+        mad = float(np.median(np.abs(sample.astype(np.float32) - med))) * 1.4826
+        level = max(level, med + relative * mad)
     cand = (d > level).astype(np.uint8)
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
     if dilate > 1:

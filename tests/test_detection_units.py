@@ -179,3 +179,12 @@ def test_look_back_regions_grow_by_the_same_metres_east_and_north(tmp_path: Path
     rx0, ry0, rx1, ry1 = r.bounds
     for grow in (rx0 - gx0, gx1 - rx1, ry0 - gy0, gy1 - ry1):
         assert grow == pytest.approx(LOOK_BACK_MARGIN_M, abs=0.02)
+
+
+def test_median_of_a_uint8_array_from_its_histogram_equals_numpys() -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 4, 5, 10, 11, 999, 1000, 74_000):
+        for top in (2, 5, 256):
+            x = rng.integers(0, top, n, dtype=np.uint8)
+            assert change._median_u8(x) == float(np.median(x)), (n, top)
+    assert change._median_u8(np.array([[0, 255], [255, 3]], np.uint8)) == 129.0
