@@ -98,6 +98,11 @@ def close_client(client: Any) -> None:
         cluster.close()
 
 
+def total_threads(client: Any) -> int:
+    """Worker threads of the client's cluster (at least 1)."""
+    return max(1, sum(client.nthreads().values()))
+
+
 def map_unordered(client: Any, fn: Callable[..., Any], args: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
     """Submit ``fn(*a)`` for each ``a`` and yield results as they finish (not in order).
 

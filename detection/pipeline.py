@@ -469,10 +469,29 @@ def _run_tiles(
         for t, lb in zip(tl, look_back, strict=True):
             yield process_tile(bp, ap, t, params, None, infos, lb)
         return
-    from detection.distributed import map_unordered
+    from detection.distributed import map_unordered, total_threads
 
-    yield from map_unordered(client, process_tile,
-                             [(bp, ap, t, params, None, infos, lb) for t, lb in zip(tl, look_back, strict=True)])
+    # a few windows a task: each task costs the scheduler a few ms of its own, and eight tasks
+    # a worker thread keep them evenly loaded
+    per = max(1, len(tl) // (TASKS_PER_THREAD * total_threads(client)))
+    groups = [(tl[i : i + per], look_back[i : i + per]) for i in range(0, len(tl), per)]
+    for outputs in map_unordered(client, process_tiles, [(bp, ap, t, params, infos, lb) for t, lb in groups]):
+        yield from outputs
 
 
-__all__ = ["ChangeResult", "DetectParams", "ImageData", "detect_arrays", "detect_files", "process_tile"]
+#: Tasks per Dask worker thread a scene's windows are grouped into (see :func:`_run_tiles`).
+TASKS_PER_THREAD = 8
+
+
+def process_tiles(
+    before_path: str, after_path: str, tiles: Sequence[windows.Tile], params: DetectParams,
+    infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo], look_back: Sequence[Sequence[bytes]],
+) -> list[TileOutput]:
+    """:func:`process_tile` on several tiles, one after the other (one Dask task)."""
+    return [process_tile(before_path, after_path, t, params, None, infos, lb)
+            for t, lb in zip(tiles, look_back, strict=True)]
+
+
+__all__ = [
+    "ChangeResult", "DetectParams", "ImageData", "detect_arrays", "detect_files", "process_tile", "process_tiles",
+]

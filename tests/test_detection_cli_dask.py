@@ -117,7 +117,8 @@ def test_warm_up_runs_the_whole_path_and_finds_its_made_up_roof() -> None:
 
 @pytest.mark.timeout(300)
 def test_detect_files_through_a_two_worker_process_cluster() -> None:
-    params = DetectParams(window=256, overlap=32)
+    # 48 windows: sent three a task (eight tasks a worker thread)
+    params = DetectParams(window=128, overlap=32)
     local = detect_files(NAIP_2009, NAIP_2020, params)
     client = get_client(n_workers=2, processes=True)
     try:
@@ -135,6 +136,6 @@ def test_detect_files_through_a_two_worker_process_cluster() -> None:
         close_client(client)
     assert local.mask is not None and dist.mask is not None
     assert np.array_equal(local.mask, dist.mask)
-    assert seen[-1] == 1.0
+    assert seen[-1] == 1.0 and len(seen) == 1 + local.stats["windows"] == 49  # each window counted
     assert len(dist.polygons) == len(local.polygons)
     assert sum(p.geometry.area for p in dist.polygons) == pytest.approx(sum(p.geometry.area for p in local.polygons))
