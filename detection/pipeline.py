@@ -471,16 +471,26 @@ def _run_tiles(
         return
     from detection.distributed import map_unordered, total_threads
 
-    # a few windows a task: each task costs the scheduler a few ms of its own, and eight tasks
-    # a worker thread keep them evenly loaded
-    per = max(1, len(tl) // (TASKS_PER_THREAD * total_threads(client)))
-    groups = [(tl[i : i + per], look_back[i : i + per]) for i in range(0, len(tl), per)]
-    for outputs in map_unordered(client, process_tiles, [(bp, ap, t, params, infos, lb) for t, lb in groups]):
+    args = [(bp, ap, tl[i:j], params, infos, look_back[i:j]) for i, j in task_spans(len(tl), total_threads(client))]
+    for outputs in map_unordered(client, process_tiles, args):
         yield from outputs
 
 
-#: Tasks per Dask worker thread a scene's windows are grouped into (see :func:`_run_tiles`).
-TASKS_PER_THREAD = 8
+#: A task takes this share of the windows left per worker thread (see :func:`task_spans`).
+TASK_SHARE = 1 / 8
+
+
+def task_spans(n: int, threads: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the windows of each Dask task: each takes an eighth of what is left per
+    worker thread, so the tasks shrink to single windows towards the end (every task costs the
+    scheduler a few ms of the client's CPU; the last ones keep the workers evenly loaded)."""
+    spans = []
+    i = 0
+    while i < n:
+        j = i + max(1, int((n - i) * TASK_SHARE / threads))
+        spans.append((i, j))
+        i = j
+    return spans
 
 
 def process_tiles(

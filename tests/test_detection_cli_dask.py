@@ -117,7 +117,7 @@ def test_warm_up_runs_the_whole_path_and_finds_its_made_up_roof() -> None:
 
 @pytest.mark.timeout(300)
 def test_detect_files_through_a_two_worker_process_cluster() -> None:
-    # 48 windows: sent three a task (eight tasks a worker thread)
+    # 48 windows: sent up to three a task (see task_spans)
     params = DetectParams(window=128, overlap=32)
     local = detect_files(NAIP_2009, NAIP_2020, params)
     client = get_client(n_workers=2, processes=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import cv2
@@ -188,3 +189,16 @@ def test_median_of_a_uint8_array_from_its_histogram_equals_numpys() -> None:
             x = rng.integers(0, top, n, dtype=np.uint8)
             assert change._median_u8(x) == float(np.median(x)), (n, top)
     assert change._median_u8(np.array([[0, 255], [255, 3]], np.uint8)) == 129.0
+
+
+def test_task_spans_cover_every_window_once_and_shrink_to_single_windows() -> None:
+    from detection.pipeline import task_spans
+
+    for n, threads in ((100, 2), (25, 1), (1, 4), (400, 8), (7, 2)):
+        spans = task_spans(n, threads)
+        assert spans[0][0] == 0 and spans[-1][1] == n
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))  # contiguous, in order
+        sizes = [j - i for i, j in spans]
+        assert sizes == sorted(sizes, reverse=True) and min(sizes) == 1
+        assert sizes[-threads:] == [1] * min(threads, len(sizes))  # the last ones balance the workers
+    assert len(task_spans(100, 2)) < 60  # fewer tasks than windows
