@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from affine import Affine
 from rasterio.features import shapes
-from shapely.geometry import Polygon, shape
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from detection.types import APPEARED, DISAPPEARED, ChangePolygon
@@ -66,29 +66,13 @@ def vectorize(
     if not mask.any():
         return out
     px = float((abs(transform.a) * abs(transform.e)) ** 0.5) or 1.0
-    # one label image for both kinds, traced once within the bounds of the changed pixels
+    # traced within the bounds of the changed pixels
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    sub = mask[y0:y1, x0:x1]
-    labels = np.zeros(sub.shape, np.int32)
-    kinds: list[str] = [""]
-    for value, kind in _KINDS.items():
-        sel = (sub == value).astype(np.uint8)
-        if not sel.any():
-            continue
-        n, lab = cv2.connectedComponents(sel, connectivity=8, ltype=cv2.CV_32S)
-        labels[sel > 0] = lab[sel > 0] + (len(kinds) - 1)
-        kinds.extend([kind] * (n - 1))
-    flat = labels.ravel()
-    sums = np.bincount(flat, weights=score[y0:y1, x0:x1].ravel().astype(np.float64), minlength=len(kinds))
-    means = sums / np.maximum(np.bincount(flat, minlength=len(kinds)), 1)
-    t = transform @ Affine.translation(x0, y0)
-    traced = sorted(
-        ((int(v), g) for g, v in shapes(labels, mask=labels > 0, transform=t, connectivity=8)), key=lambda q: q[0]
-    )
-    for label, geom_json in traced:
-        geom = shape(geom_json)
+    piece = (mask[y0:y1, x0:x1], score[y0:y1, x0:x1], transform @ Affine.translation(x0, y0))
+    for poly in vectorize_pieces([piece], crs)[0]:
+        geom = poly.geometry
         if simplify_px > 0:
             geom = geom.simplify(simplify_px * px, preserve_topology=True)
         if geom.is_empty:
@@ -98,8 +82,7 @@ def vectorize(
             continue
         if area is None and geom.area < min_area_px:
             continue
-        mean = float(np.clip(means[label], 0, 1))
-        out.append(ChangePolygon(geom, kinds[label], area, mean, crs))  # type: ignore[arg-type]
+        out.append(ChangePolygon(geom, poly.change, area, poly.score, crs))
     return out
 
 
@@ -107,7 +90,7 @@ def vectorize_pieces(
     pieces: Sequence[tuple[np.ndarray, np.ndarray, Affine]], crs: str | None
 ) -> list[list[ChangePolygon]]:
     """The polygons of many small labelled masks at once (as :func:`vectorize` of each with no
-    minimum area and no simplification, in another order).
+    minimum area and no simplification).
 
     The masks are laid out on one canvas a pixel apart and traced in one call: a window's few
     dozen changed patches cost one tracing instead of a few dozen (each with its own set-up).
@@ -119,9 +102,9 @@ def vectorize_pieces(
     Returns:
         The polygons of each piece, in the order of ``pieces``.
     """
-    out: list[list[ChangePolygon]] = [[] for _ in pieces]
     if not pieces:
-        return out
+        return []
+    found: list[list[tuple[int, ChangePolygon]]] = [[] for _ in pieces]
     offsets, (ch, cw) = _shelves([m.shape for m, _, _ in pieces])
     canvas = np.zeros((ch, cw), np.uint8)
     scores = np.zeros((ch, cw), np.float32)
@@ -154,8 +137,9 @@ def vectorize_pieces(
         rings = [_to_crs(np.asarray(r, np.float64), t, ox, oy) for r in geom_json["coordinates"]]
         geom = Polygon(rings[0], rings[1:])
         mean = float(np.clip(means[label], 0, 1))
-        out[k].append(ChangePolygon(geom, kinds[label], polygon_area_m2(geom, crs), mean, crs))  # type: ignore[arg-type]
-    return out
+        found[k].append((label, ChangePolygon(geom, kinds[label], polygon_area_m2(geom, crs), mean, crs)))  # type: ignore[arg-type]
+    # each piece's blobs in the order they were labelled: appeared, then disappeared, row by row
+    return [[poly for _, poly in sorted(f, key=lambda q: q[0])] for f in found]
 
 
 def _to_crs(ring: np.ndarray, t: Affine, ox: int, oy: int) -> np.ndarray:
@@ -167,7 +151,8 @@ def _to_crs(ring: np.ndarray, t: Affine, ox: int, oy: int) -> np.ndarray:
 def _shelves(sizes: Sequence[tuple[int, ...]]) -> tuple[list[tuple[int, int]], tuple[int, int]]:
     """Top-left corners of boxes of ``(h, w)`` laid out in rows a pixel apart (tallest first),
     and the canvas size."""
-    width = max(1024, max(w for _, w in sizes) + 1)
+    # about square, and no narrower than the widest box
+    width = max(max(w for _, w in sizes) + 1, math.isqrt(sum(h * w for h, w in sizes)) * 3 // 2)
     order = sorted(range(len(sizes)), key=lambda i: -sizes[i][0])
     corners: list[tuple[int, int]] = [(0, 0)] * len(sizes)
     x = y = row_h = 0
