@@ -161,14 +161,12 @@ def align_pair(
     va0 = None if a_valid is None else a_valid[m : m + h, m : m + w]
     valid0 = _and(va0, b_valid)
     geo = m > 0 or prior != (0.0, 0.0)
-    lut = align.histogram_lut(b8, a0, valid0)
     if geo:
         # a raster window: the after image is matched only where it is looked at (its reduced
         # copy, the co-registration crop, the costly stage's crops), not all of it
-        bm = b8
+        bm, lut = b8, align.histogram_lut(b8, a0, valid0)
     else:
-        bm = b8.copy() if lut is None else matched(np.ascontiguousarray(b8), lut)
-        lut = None
+        bm, lut = align.match_histograms(b8, a0, valid0), None
     tx, ty = prior
     shift = (0.0, 0.0)
     if params.coregister:
