@@ -93,6 +93,9 @@ def warm_up(params: DetectParams | None = None) -> ChangeResult:
     Workers call this when they start (see :mod:`detection.distributed`), so the first scene
     they get is as fast as the rest.
 
+    Args:
+        params: method parameters (defaults when None).
+
     Returns:
         The result on the made-up pair (the roof is found).
 
