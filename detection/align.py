@@ -252,13 +252,19 @@ def match_histograms(src: np.ndarray, ref: np.ndarray, valid: np.ndarray | None 
         ``(h, w, c)`` uint8 adjusted image (a new array).
     """
     lut = histogram_lut(src, ref, valid)
+    return src.copy() if lut is None else apply_lut(src, lut)
+
+
+def apply_lut(x: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
+    """``x`` (``(h, w, c)`` uint8, any part or reduced copy of an image) through the per-band table
+    ``lut`` of :func:`histogram_lut`; ``x`` itself when ``lut`` is None."""
     if lut is None:
-        return src.copy()
-    if src.shape[2] in (1, 3, 4):
-        return np.asarray(cv2.LUT(np.ascontiguousarray(src), lut), np.uint8).reshape(src.shape)
-    out = np.empty_like(src)
-    for k in range(src.shape[2]):
-        out[:, :, k] = cv2.LUT(np.ascontiguousarray(src[:, :, k]), lut[:, :, k].copy())
+        return x
+    if x.shape[2] in (1, 3, 4):
+        return np.asarray(cv2.LUT(x, lut), np.uint8).reshape(x.shape)
+    out = np.empty_like(x)
+    for k in range(x.shape[2]):
+        out[:, :, k] = cv2.LUT(np.ascontiguousarray(x[:, :, k]), lut[:, :, k].copy())
     return out
 
 

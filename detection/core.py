@@ -103,7 +103,7 @@ class Aligned:
     Attributes:
         a: the before image.
         b: the after image; matched to ``a`` already, or when ``lut`` is given, by ``lut``
-            wherever it is looked at (see :func:`matched`).
+            wherever it is looked at (see :func:`detection.align.apply_lut`).
         valid: pixels valid in both (None = all).
         shift: the residual shift found by co-registration.
         lut: ``(1, 256, 3)`` histogram-matching table still to be applied to ``b`` (None: none).
@@ -114,11 +114,6 @@ class Aligned:
     valid: np.ndarray | None
     shift: tuple[float, float]
     lut: np.ndarray | None = None
-
-
-def matched(x: np.ndarray, lut: np.ndarray | None) -> np.ndarray:
-    """``x`` (a part or a reduced copy of an after image) through the histogram table ``lut``."""
-    return x if lut is None else np.asarray(cv2.LUT(x, lut), np.uint8).reshape(x.shape)
 
 
 def align_pair(
@@ -174,7 +169,7 @@ def align_pair(
         c = GEO_CROP if geo else 768
         y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
         sl = (slice(y0, y0 + c), slice(x0, x0 + c))
-        d = align.measure_shift(a0[sl], matched(bm[sl], lut), None if valid0 is None else valid0[sl],
+        d = align.measure_shift(a0[sl], align.apply_lut(bm[sl], lut), None if valid0 is None else valid0[sl],
                                 max_shift=params.max_shift_px, crop=c)
         if not geo:
             # a pair already on one grid (in memory, plain images, reprojected): the after image
@@ -289,7 +284,7 @@ def detect_aligned(
     if scale != 1.0:
         wh, ww = max(8, round(h * scale)), max(8, round(w * scale))
         a_w = np.asarray(cv2.resize(a8, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
-        b_w = matched(np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8), al.lut)
+        b_w = align.apply_lut(np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8), al.lut)
         lut = None
         stats = change.cue_stats(a_w, b_w)
     else:
@@ -478,7 +473,7 @@ def first_stage(
     f = FIRST_STAGE_FACTOR
     size = (max(1, -(-w // f)), max(1, -(-h // f)))
     ra = np.asarray(cv2.resize(a8, size, interpolation=cv2.INTER_AREA), np.uint8)
-    rb = matched(np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8), lut)
+    rb = align.apply_lut(np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8), lut)
     return ra, rb, change.candidate_mask(ra, rb, params.prefilter, factor=1, dilate=params.candidate_dilate)
 
 
@@ -548,7 +543,7 @@ def _box_features(
             inner = (slice(py0 - fy0, py1 - fy0), slice(px0 - fx0, px1 - fx0))
             piece[inner] = sel[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0]
             idx, x, d = change.region_features(
-                a_w[fy0:fy1, fx0:fx1], matched(b_w[fy0:fy1, fx0:fx1], lut), region=piece, stats=stats,
+                a_w[fy0:fy1, fx0:fx1], align.apply_lut(b_w[fy0:fy1, fx0:fx1], lut), region=piece, stats=stats,
             )
             direction[py0 - dy0 : py1 - dy0, px0 - dx0 : px1 - dx0] = d[inner]
             # piece pixel -> crop pixel
@@ -618,7 +613,7 @@ def _finish_box(
     # is needed around it: where a box of the guided filter holds no probability its
     # coefficients are 0, whatever the lightness, and every box of the ones that hold some lies
     # inside the crop.
-    prob = refine(sc.prob, lightness(matched(b_w[dy0:dy1, dx0:dx1], lut)), factor, params)
+    prob = refine(sc.prob, lightness(align.apply_lut(b_w[dy0:dy1, dx0:dx1], lut)), factor, params)
     mask, score = change.decide(
         np.ascontiguousarray(prob), sc.direction, threshold=params.threshold,
         seed_threshold=params.seed_threshold, blob_score=params.blob_score, min_area_px=min_area_px,

@@ -100,25 +100,26 @@ class BinaryMaskPng:
         size = 2
         adler = 1
         threads = max(1, min(_THREADS, os.cpu_count() or 1))
+        pending: deque[Future[tuple[bytes, int, int]] | tuple[bytes, int, int]] = deque()
+
+        def emit() -> None:  # the oldest strip, in order
+            nonlocal adler, size, out
+            head = pending.popleft()
+            data, a, n = head.result() if isinstance(head, Future) else head
+            adler = _adler32_combine(adler, a, n)
+            out.append(data)
+            size += len(data)
+            if size > 1 << 20:
+                write(_chunk(b"IDAT", b"".join(out)))
+                out, size = [], 0
+
         with ThreadPoolExecutor(threads) as pool:
-            pending: deque[Future[tuple[bytes, int, int]] | tuple[bytes, int, int]] = deque()
-            strips = self._strips(rows)
-            while True:
-                strip = next(strips, _END)
-                if strip is not _END:
-                    pending.append(zero_strip if strip is None else pool.submit(_deflate, strip))
-                # in order, and no more than a few strips in memory at once
-                while pending and (len(pending) > 2 * threads or strip is _END):
-                    head = pending.popleft()
-                    data, a, n = head.result() if isinstance(head, Future) else head
-                    adler = _adler32_combine(adler, a, n)
-                    out.append(data)
-                    size += len(data)
-                    if size > 1 << 20:
-                        write(_chunk(b"IDAT", b"".join(out)))
-                        out, size = [], 0
-                if strip is _END:
-                    break
+            for strip in self._strips(rows):
+                pending.append(zero_strip if strip is None else pool.submit(_deflate, strip))
+                if len(pending) > 2 * threads:  # no more than a few strips in memory at once
+                    emit()
+            while pending:
+                emit()
         out.append(zlib.compressobj(_LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH))  # the final block
         out.append(struct.pack(">I", adler & 0xFFFFFFFF))
         write(_chunk(b"IDAT", b"".join(out)))
@@ -151,8 +152,6 @@ class BinaryMaskPng:
 
 #: Threads that deflate the strips of a mask.
 _THREADS = 4
-#: Stands for the end of :meth:`BinaryMaskPng._strips`.
-_END = np.zeros((0, 0), np.uint8)
 
 
 def _deflate(strip: np.ndarray) -> tuple[bytes, int, int]:
