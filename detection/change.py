@@ -43,7 +43,7 @@ CONTEXT_PX = 26
 CUE_NAMES = ("L", "a", "b", "sat", "exg", "wth", "bth", "grad", "std")
 
 
-def _disc(k: int) -> np.ndarray:
+def disc(k: int) -> np.ndarray:
     """The ``k x k`` elliptic structuring element."""
     if k not in _ELLIPSE:
         _ELLIPSE[k] = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -415,7 +415,7 @@ def candidate_mask(
     cand = (d > level).astype(np.uint8)
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
     if dilate > 1:
-        cand = cv2.dilate(cand, _disc(dilate))
+        cand = cv2.dilate(cand, disc(dilate))
     return cand.astype(bool)
 
 

@@ -1,5 +1,5 @@
-"""The training sample: hard negatives from the first stage's candidates, small blobs counted, both
-orders of the dates, seasonal copies of the vegetation."""
+"""The training sample: hard negatives from the first stage's candidates and from the ground beside
+the changes, small blobs counted, both orders of the dates, seasonal copies of the vegetation."""
 
 from __future__ import annotations
 
@@ -27,9 +27,12 @@ def _pair() -> T.Pair:
     return T.Pair("synthetic", "t1", a, b, label)
 
 
-def _sample(monkeypatch, pair: T.Pair, both: bool, candidates: float, area_power: float) -> T.TileSample:  # type: ignore[no-untyped-def]
+def _sample(  # type: ignore[no-untyped-def]
+    monkeypatch, pair: T.Pair, both: bool, candidates: float, area_power: float, ring: float = 0.0,
+) -> T.TileSample:
     """1000 changed pixels of ``pair`` sampled with the given training settings."""
     monkeypatch.setattr(T, "BOTH_DIRECTIONS", both)
+    monkeypatch.setattr(T, "RING_NEGATIVES", ring)
     monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", candidates)
     monkeypatch.setattr(T, "POSITIVE_AREA_POWER", area_power)
     monkeypatch.setattr(T, "SEASON_NEGATIVES", 0)
@@ -68,6 +71,26 @@ def test_uniform_draws_when_both_settings_are_off(monkeypatch) -> None:  # type:
     unchanged = pair.label.ravel() == 0
     # drawn anywhere: the candidates' share of the negatives is about their share of the ground
     assert abs(cand[s.pixels[s.y == 0]].mean() - cand[unchanged].mean()) < 0.05
+
+
+def test_a_share_of_the_negatives_comes_from_the_ground_right_beside_the_changes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    pair = _pair()
+    near = T.ring(pair.label, *T.RING_PX).ravel()
+    inner, outer = T.RING_PX
+    # the ring: beside both roofs, never on them, never touching them, never far from them
+    dist = cv2.distanceTransform((pair.label == 0).astype(np.uint8), cv2.DIST_L2, 5).ravel()
+    assert near.any() and not (pair.label.ravel() > 0)[near].any()
+    assert dist[near].min() > inner and dist[near].max() <= outer + 1
+    assert near.reshape(pair.label.shape)[195:215, 195:215].any()  # around the small roof too
+    s = _sample(monkeypatch, pair, False, 0.0, 0.0, ring=0.3)
+    assert int(s.y.sum()) == 1000 and int((s.y == 0).sum()) == 3000
+    assert np.unique(s.pixels).size == s.pixels.size
+    neg = s.pixels[s.y == 0]
+    share = near[neg].mean()
+    # 900 drawn from the ring, the other 2100 anywhere (where the ring is about 6 % of the ground)
+    assert 0.3 <= share < 0.3 + 0.7 * near[pair.label.ravel() == 0].mean() + 0.03
+    plain = _sample(monkeypatch, pair, False, 0.0, 0.0, ring=0.0)
+    assert near[plain.pixels[plain.y == 0]].mean() < 0.15
 
 
 def test_each_pair_is_sampled_in_both_orders_of_its_dates(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -127,6 +150,7 @@ def test_seasonal_copies_add_unchanged_vegetation_seen_in_winter_on_either_date(
     pair = _green_pair()
     monkeypatch.setattr(T, "BOTH_DIRECTIONS", False)
     monkeypatch.setattr(T, "CANDIDATE_NEGATIVES", 0.0)
+    monkeypatch.setattr(T, "RING_NEGATIVES", 0.0)
     monkeypatch.setattr(T, "POSITIVE_AREA_POWER", 0.0)
     monkeypatch.setattr(T, "SEASON_NEGATIVES", 300)
     s = T.sample_tile(pair, per_class=500, seed=0)
