@@ -166,11 +166,7 @@ class DetectParams:
             instead of 10 (0.25: as many, with 30 instead of 13 false blobs per Mpx; 0.4: 12).
             It costs drone imagery (0.5 / 0.3)² = 2.8x the costly stage's pixels per m².
         threshold: probability above which a pixel may join a neighbouring seed.
-        seed_threshold: probability of seed pixels. 0.22 since the model learnt the ground
-            beside the changes (``RING_NEGATIVES`` in :mod:`detection.training.train`) and its
-            probabilities fell there and a little everywhere: held out tile by tile, at 0.25
-            dsifn's object recall fell .738 -> .677; at 0.22 it kept it while F1 rose on
-            levir_tiles (.417 -> .495) and egy (.740 -> .747) and fell on levir (.482 -> .470).
+        seed_threshold: probability of seed pixels.
         blob_score: a blob is kept only if its mean probability reaches this.
         prior_reference: share of changed pixels the model's probabilities are calibrated for
             (about the share of change in its training sample).
@@ -216,8 +212,8 @@ class DetectParams:
     min_area_px: int = 40
     work_gsd_m: float | None = 0.3
     threshold: float = 0.1
-    seed_threshold: float = 0.22
-    blob_score: float = 0.22
+    seed_threshold: float = 0.25
+    blob_score: float = 0.25
     prior_reference: float = 0.15
     prior_gamma: float = 1.0
     prior_floor: float = 0.02
