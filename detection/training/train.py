@@ -212,15 +212,16 @@ def _sample_order(
     take = [_draw(rng, pos, per_class, _blob_weights(label, POSITIVE_AREA_POWER))]
     n_neg = negatives * per_class
     unchanged = ~g.astype(bool)
-    n_cand = round(n_neg * CANDIDATE_NEGATIVES)
-    if n_cand:
-        hard = np.flatnonzero(unchanged & candidate_pixels(a8, bm, params).ravel())
-        take.append(_draw(rng, hard, n_cand))
-        unchanged[take[-1]] = False
-    n_ring = round(n_neg * RING_NEGATIVES)
-    if n_ring:
-        take.append(_draw(rng, np.flatnonzero(unchanged & ring(label, *RING_PX).ravel()), n_ring))
-        unchanged[take[-1]] = False
+    # hard negatives first, each from where it lies (computed only when drawn from), then the rest
+    hard = (
+        (CANDIDATE_NEGATIVES, lambda: candidate_pixels(a8, bm, params)),
+        (RING_NEGATIVES, lambda: ring(label, *RING_PX)),
+    )
+    for share, where in hard:
+        n = round(n_neg * share)
+        if n:
+            take.append(_draw(rng, np.flatnonzero(unchanged & where().ravel()), n))
+            unchanged[take[-1]] = False
     take.append(_draw(rng, np.flatnonzero(unchanged), n_neg - sum(t.size for t in take[1:])))
     pixels = np.concatenate(take)
     y = np.concatenate([np.full(t.size, i == 0, np.uint8) for i, t in enumerate(take)])
