@@ -198,8 +198,14 @@ class DetectParams:
         candidate_dilate: side (first-stage cells, 4 native pixels each) of the disc the first
             stage's candidates are dilated by before the costly stage scores them. Held out tile
             by tile, 5 (half the candidates of the speed pair) lost object recall (dsifn .74 ->
-            .57, levir .86 -> .76) and 7 still some (dsifn .65); 11 found more on dsifn (.79) and
-            cost F1 elsewhere (levir .482 -> .477, levir_tiles .417 -> .413).
+            .57, levir .86 -> .76) and 7 still some (dsifn .65). Wider discs find changes of the
+            Chinese set whose own first-stage response is too weak but which lie beside other
+            changes: at 15 (60 native pixels), held out tile by tile, dsifn object recall .738 ->
+            .800 (F1 .579 -> .576) and egy's .895 -> .921 (F1 .740 -> .747); 11 and 13 stopped at
+            .785. Not taken: at 15 the LEVIR sets lost F1 (levir .482 -> .473, levir_tiles .417 ->
+            .409), and the generated speed pair doubled its candidates (1.7 % -> 3.6 % of its
+            pixels), lost pixel precision (.42 -> .31, false blobs 1.2 -> 2.3 per Mpx) and over a
+            quarter of its speed (5k pair in one process: 15 instead of 21 Mpx/s).
         window: window size in pixels for file processing.
         overlap: window overlap in pixels (context for filters; seams merged).
         coregister: estimate a sub-pixel shift per window with phase correlation.
