@@ -377,7 +377,8 @@ def _median_u8(x: np.ndarray) -> float:
 
 
 def candidate_mask(
-    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.0, dilate: int = 9
+    a: np.ndarray, b: np.ndarray, threshold: float, factor: int = 4, relative: float = 0.0, dilate: int = 9,
+    cluster_cells: int = 30, cluster_dilate: int = 15,
 ) -> np.ndarray:
     """Cheap first stage: where could anything have changed?
 
@@ -386,7 +387,8 @@ def candidate_mask(
     ``factor`` native pixels, i.e. a pixel or two of misregistration, and noise do not trigger it).
     The level is ``max(threshold, median + relative * 1.48 MAD)`` of that excess over the window,
     so it follows the image's own difference statistics. Candidates are opened (isolated cells
-    dropped) and dilated.
+    dropped) and dilated; groups of at least ``cluster_cells`` cells (a changed area the size of a
+    building site, where more changes tend to lie close by) are dilated farther.
 
     Args:
         a: before ``(h, w, 3)`` RGB uint8 (0..255).
@@ -397,6 +399,9 @@ def candidate_mask(
             sets any positive weight dropped real changes (held-out egy F1 .56 -> .50 at 0.5)
             while the synthetic speed pair needs no help to stay clean.
         dilate: side (cells) of the disc the candidates are dilated by.
+        cluster_cells: candidate groups (8-connected, before dilation) of at least this many
+            cells are dilated by ``cluster_dilate`` instead; 0 for none.
+        cluster_dilate: side (cells) of the disc those groups are dilated by.
 
     Returns:
         ``(ceil(h/factor), ceil(w/factor))`` bool mask of candidate cells.
@@ -414,9 +419,14 @@ def candidate_mask(
         level = max(level, med + relative * mad)
     cand = (d > level).astype(np.uint8)
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
-    if dilate > 1:
-        cand = cv2.dilate(cand, disc(dilate))
-    return cand.astype(bool)
+    out = cv2.dilate(cand, disc(dilate)) if dilate > 1 else cand
+    if cluster_cells > 0 and cluster_dilate > dilate:
+        _, lab, st, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+        big = np.flatnonzero(st[1:, cv2.CC_STAT_AREA] >= cluster_cells) + 1
+        if big.size:
+            sel = np.isin(lab, big).astype(np.uint8)
+            out = np.maximum(out, cv2.dilate(sel, disc(cluster_dilate)))
+    return out.astype(bool)
 
 
 # ----------------------------------------------------------------------------- stage 2

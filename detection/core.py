@@ -474,7 +474,11 @@ def first_stage(
     size = (max(1, -(-w // f)), max(1, -(-h // f)))
     ra = np.asarray(cv2.resize(a8, size, interpolation=cv2.INTER_AREA), np.uint8)
     rb = align.apply_lut(np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8), lut)
-    return ra, rb, change.candidate_mask(ra, rb, params.prefilter, factor=1, dilate=params.candidate_dilate)
+    cells = change.candidate_mask(
+        ra, rb, params.prefilter, factor=1, dilate=params.candidate_dilate,
+        cluster_cells=params.candidate_cluster_cells, cluster_dilate=params.candidate_cluster_dilate,
+    )
+    return ra, rb, cells
 
 
 def candidate_pixels(a8: np.ndarray, b8: np.ndarray, params: DetectParams) -> np.ndarray:

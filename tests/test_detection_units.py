@@ -112,6 +112,21 @@ def test_candidate_stage_discards_unchanged_pixels() -> None:
     assert cand.mean() < 0.3
 
 
+def test_candidate_groups_the_size_of_a_building_site_are_looked_around_farther() -> None:
+    a = _texture(256, 256)
+    b = a.copy()
+    b[40:120, 40:120] = 220  # a large changed area: 20 x 20 cells
+    b[200:216, 200:216] = 220  # a lone small change: 4 x 4 cells
+    narrow = change.candidate_mask(a, b, threshold=10, cluster_cells=0)
+    wide = change.candidate_mask(a, b, threshold=10, cluster_cells=30, cluster_dilate=15)
+    # beside the large area (cells 10..29) the candidates reach 3 cells farther on each side
+    assert np.flatnonzero(narrow[20]).tolist() == list(range(6, 34))
+    assert np.flatnonzero(wide[20]).tolist() == list(range(3, 37))
+    # the lone small change (cells 50..53) keeps the narrow disc, and nothing is lost anywhere
+    assert np.array_equal(narrow[40:64, 40:64], wide[40:64, 40:64]) and narrow[52, 46]
+    assert not (narrow & ~wide).any()
+
+
 def test_scores_pool_pixels_and_objects() -> None:
     label = np.zeros((50, 50), np.uint8)
     label[5:15, 5:15] = 255
