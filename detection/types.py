@@ -212,9 +212,10 @@ class DetectParams:
             are looked at too, while lone small candidates keep the narrow disc. Held out tile by
             tile, against every group at 9: dsifn object recall .738 -> .800 (F1 .579 -> .580,
             false blobs 29.0 -> 27.5 per Mpx), egy .895 -> .921 (F1 .740 -> .744), levir F1 .482
-            -> .477 and levir_tiles .417 -> .413 (object recall unchanged); the speed pair keeps
-            its polygons, with 2.2 % instead of 1.7 % of its pixels candidates (about 8 % more
-            time). 20 cells gave the same on dsifn for 2.6 %; 50 cells .769. 0 turns it off.
+            -> .477 and levir_tiles .417 -> .413 (object recall unchanged); on the 5k speed pair
+            the same 106 polygons and new-building recall (.878), pixel precision .42 -> .38, with
+            2.2 % instead of 1.7 % of its pixels candidates (about 8 % more time). 20 cells gave
+            the same on dsifn for 2.6 %; 50 cells .769. 0 turns it off.
         candidate_cluster_dilate: side (cells) of the disc those groups are dilated by.
         window: window size in pixels for file processing.
         overlap: window overlap in pixels (context for filters; seams merged).
