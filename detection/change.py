@@ -709,6 +709,13 @@ def decide(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Turn a probability map into a labelled change mask.
 
+    Trimming each blob to the pixels at least half as probable as the most probable one within
+    8 px (the rim of a roof lies beside its peak) was measured and not built: held out tile by
+    tile F1 rose a little (levir .477 -> .488, levir_tiles .413 -> .441, egy .744 -> .752, dsifn
+    the same), but on a set never seen dsifn lost (.531 -> .515) and egy (.714 -> .709), and the
+    generated speed pair kept its pixel F1 (.48) with more false blobs on every open set. Within 16
+    px, or trimming to a share of the whole blob's peak, lost object recall (dsifn .80 -> .59).
+
     Args:
         prob: ``(h, w)`` change probability.
         direction: ``(h, w)`` direction evidence (positive = appeared), see :func:`change_probability`.
