@@ -180,6 +180,13 @@ def _read_pair_window(
         return before, after
     if bi.crs == ai.crs and _same_scale(bi.transform, ai.transform):
         return _read_translated(before_path, bi, ai, win), after
+    return _reprojected_before(before_path, bi, ai, win), after
+
+
+def _reprojected_before(
+    before_path: str, bi: rasterio_io.RasterInfo, ai: rasterio_io.RasterInfo, win: Window
+) -> ImageData:
+    """The part of ``before`` under a window of the after grid, reprojected onto that window."""
     from rasterio.warp import transform_bounds
 
     t = window_transform(win, ai.transform)
@@ -190,8 +197,7 @@ def _read_pair_window(
         bounds = transform_bounds(ai.crs, bi.crs, *bounds)
     bwin = rasterio_io.window_for_bounds(before_path, bounds, pad=2)
     before = rasterio_io.read_window(before_path, bwin, boundless=True)
-    before = align.reproject_to_grid(before, after.transform, after.crs, (after.height, after.width))
-    return before, after
+    return align.reproject_to_grid(before, t, ai.crs, (int(win.height), int(win.width)))
 
 
 def _read_translated(
@@ -248,17 +254,7 @@ def _aligned_pair(
             a_src, va = rasterio_io.read_rgb8(ds, Window(ic - margin, ir - margin, w + 2 * margin, h + 2 * margin),
                                               boundless=True)
     else:
-        from rasterio.warp import transform_bounds
-
-        t = window_transform(win, ai.transform)
-        x0, y0 = t @ (0, 0)
-        x1, y1 = t @ (int(win.width), int(win.height))
-        bounds = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-        if bi.crs != ai.crs:
-            bounds = transform_bounds(ai.crs, bi.crs, *bounds)
-        bwin = rasterio_io.window_for_bounds(before_path, bounds, pad=2)
-        before = rasterio_io.read_window(before_path, bwin, boundless=True)
-        before = align.reproject_to_grid(before, t, ai.crs, (int(win.height), int(win.width)))
+        before = _reprojected_before(before_path, bi, ai, win)
         a_src, va = align.to_rgb8(before.array), before.valid
     return core.align_pair(a_src, b8, params, a_valid=va, b_valid=vb, margin=margin, prior=prior)
 
