@@ -721,8 +721,9 @@ def decide(
     8 px (the rim of a roof lies beside its peak) was measured and not built: held out tile by
     tile F1 rose a little (levir .477 -> .488, levir_tiles .413 -> .441, egy .744 -> .752, dsifn
     the same), but on a set never seen dsifn lost (.531 -> .515) and egy (.714 -> .709), and the
-    generated speed pair kept its pixel F1 (.48) with more false blobs on every open set. Within 16
-    px, or trimming to a share of the whole blob's peak, lost object recall (dsifn .80 -> .59).
+    generated speed pair kept its pixel F1 (.48), with more false blobs on levir, dsifn and
+    levir_tiles. Within 16 px, or trimming to a share of the whole blob's peak, lost object recall
+    (dsifn .80 -> .59).
 
     Args:
         prob: ``(h, w)`` change probability.
