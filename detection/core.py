@@ -107,6 +107,8 @@ class Aligned:
         valid: pixels valid in both (None = all).
         shift: the residual shift found by co-registration.
         lut: ``(1, 256, 3)`` histogram-matching table still to be applied to ``b`` (None: none).
+        captured: the after image as captured, on the grid of ``b``, where ``b`` is matched
+            already (None: ``b`` itself, matched only through ``lut``).
     """
 
     a: np.ndarray
@@ -114,6 +116,12 @@ class Aligned:
     valid: np.ndarray | None
     shift: tuple[float, float]
     lut: np.ndarray | None = None
+    captured: np.ndarray | None = None
+
+    @property
+    def after_captured(self) -> np.ndarray:
+        """The after image before radiometric matching (its colours are the scene's own)."""
+        return self.b if self.captured is None else self.captured
 
 
 def align_pair(
@@ -174,10 +182,11 @@ def align_pair(
         if not geo:
             # a pair already on one grid (in memory, plain images, reprojected): the after image
             # moves onto the before one, as in training (this is what the model has learnt)
+            captured = b8
             if d is not None and np.hypot(*d) >= align.MIN_SHIFT_PX:
-                bm = align.apply_shift(bm, *d)
+                bm, captured = align.apply_shift(bm, *d), align.apply_shift(b8, *d)
                 shift = d
-            return Aligned(a0, bm, None if valid0 is None or valid0.all() else valid0, shift)
+            return Aligned(a0, bm, None if valid0 is None or valid0.all() else valid0, shift, captured=captured)
         # b(x + d) ~ a0(x): the before image moves by -d; georeferencing alone would move it by prior
         if d is not None and np.hypot(d[0] + tx, d[1] + ty) >= align.MIN_SHIFT_PX:
             shift = (d[0] + tx, d[1] + ty)
@@ -287,9 +296,10 @@ def detect_aligned(
         b_w = align.apply_lut(np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8), al.lut)
         lut = None
         stats = change.cue_stats(a_w, b_w)
+        raw_w = np.asarray(cv2.resize(al.after_captured, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
     else:
         wh, ww = h, w
-        a_w, b_w, lut = a8, bm, al.lut
+        a_w, b_w, lut, raw_w = a8, bm, al.lut, al.after_captured
         stats = change.cue_stats(a_w, b_w, reduced=(ra, rb))
     cs8 = cand_small.astype(np.uint8)
     # the candidate cells on the working grid, box by box (as cv2.resize, nearest neighbour)
@@ -340,7 +350,8 @@ def detect_aligned(
     # the window's own share of change: mean probability over its valid pixels (0 off candidates)
     share = sum(float(sc.prob.sum(dtype=np.float64)) for sc in scored) / n_valid
     factor = change.prior_factor(share, params.prior_reference, params.prior_gamma, params.prior_floor)
-    patches = [q for q in (_finish_box(sc, b_w, lut, factor, params, min_work) for sc in scored) if q is not None]
+    finished = (_finish_box(sc, b_w, lut, raw_w, factor, params, min_work) for sc in scored)
+    patches = [q for q in finished if q is not None]
     if (wh, ww) != (h, w):
         patches = [_to_native(p, (wh, ww), (h, w)) for p in patches]
     if valid is not None:
@@ -422,11 +433,13 @@ def merge_boxes(b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Scored:
-    """The costly stage's output on one box: the probability on its decision crop."""
+    """The costly stage's output on one box: the probability and direction evidence on its decision
+    crop, and its pixels scored with the dates swapped too (None: none)."""
 
     crop: tuple[int, int, int, int]
     prob: np.ndarray
     direction: np.ndarray
+    back: np.ndarray | None = None
 
 
 @dataclass
@@ -592,7 +605,7 @@ def _score_boxes(boxes: list[_BoxFeatures], model: Any, stride: int) -> list[_Sc
             with np.errstate(invalid="ignore", divide="ignore"):  # a pixel with no scored neighbour
                 filled = change.fill_sparse(d, scored, bf.back, stride)  # in the region keeps its cue
             direction = np.where(bf.back & np.isfinite(filled), filled, direction)
-        out.append(_Scored(bf.crop, change.fill_sparse(prob, bf.scored, bf.region, stride), direction))
+        out.append(_Scored(bf.crop, change.fill_sparse(prob, bf.scored, bf.region, stride), direction, bf.back))
     return out
 
 
@@ -602,22 +615,37 @@ def lightness(rgb: np.ndarray) -> np.ndarray:
     return np.asarray(grey, np.float32) * np.float32(1.0 / 255.0)
 
 
-def refine(prob: np.ndarray, guide: np.ndarray, factor: float, params: DetectParams) -> np.ndarray:
-    """The probability at the window's own prior, smoothed within regions of the after image."""
-    return change.guided_smooth(change.adjust_odds(prob, factor), guide, params.smooth_radius, params.smooth_eps)
+def refine(
+    prob: np.ndarray, guide: np.ndarray, factor: float, params: DetectParams, veto: np.ndarray | None = None
+) -> np.ndarray:
+    """The probability at the window's own prior, smoothed within regions of the after image, and
+    0 at the ``veto`` pixels before and after the smoothing (None: none)."""
+    p = change.adjust_odds(prob, factor)
+    if veto is not None:
+        p = np.where(veto, np.float32(0.0), p)
+    p = change.guided_smooth(p, guide, params.smooth_radius, params.smooth_eps)
+    return p if veto is None else np.where(veto, np.float32(0.0), p)
 
 
 def _finish_box(
-    sc: _Scored, b_w: np.ndarray, lut: np.ndarray | None, factor: float, params: DetectParams, min_area_px: int
+    sc: _Scored, b_w: np.ndarray, lut: np.ndarray | None, raw_w: np.ndarray, factor: float, params: DetectParams,
+    min_area_px: int,
 ) -> Patch | None:
-    """Prior correction, smoothing and blob decisions on one scored box (``lut``: see
-    :func:`_box_features`)."""
+    """Prior correction, vegetation veto, smoothing and blob decisions on one scored box (``lut``:
+    see :func:`_box_features`; ``raw_w``: the after image as captured, for the veto)."""
     dy0, dy1, dx0, dx1 = sc.crop
+    veto = None
+    if params.vegetation_veto is not None:
+        # vegetation of the after image is no structure that appeared; where the model looks back,
+        # the pixels it finds vanished keep their probability (demolished ground is often grass)
+        veto = change.vegetated(raw_w[dy0:dy1, dx0:dx1], params.vegetation_veto)
+        if sc.back is not None:
+            veto &= ~(sc.back & (sc.direction < 0))
     # The crop reaches the smoothing's reach (2 radii) beyond the probabilities, so no context
     # is needed around it: where a box of the guided filter holds no probability its
     # coefficients are 0, whatever the lightness, and every box of the ones that hold some lies
     # inside the crop.
-    prob = refine(sc.prob, lightness(align.apply_lut(b_w[dy0:dy1, dx0:dx1], lut)), factor, params)
+    prob = refine(sc.prob, lightness(align.apply_lut(b_w[dy0:dy1, dx0:dx1], lut)), factor, params, veto)
     mask, score = change.decide(
         np.ascontiguousarray(prob), sc.direction, threshold=params.threshold,
         seed_threshold=params.seed_threshold, blob_score=params.blob_score, min_area_px=min_area_px,

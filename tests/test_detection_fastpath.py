@@ -66,7 +66,9 @@ def test_costly_stage_on_candidate_boxes_equals_whole_window(monkeypatch: pytest
     factor = change.prior_factor(float(prob.sum(dtype=np.float64)) / (h * w), params.prior_reference,
                                  params.prior_gamma, params.prior_floor)
     assert factor != 1.0  # the prior correction is part of what is compared
-    prob = core.refine(prob, core.lightness(al.b), factor, params)
+    veto = change.vegetated(al.after_captured, params.vegetation_veto)
+    assert (veto & cand).any()  # and so is the vegetation veto
+    prob = core.refine(prob, core.lightness(al.b), factor, params, veto)
     mask, score = change.decide(
         prob, direction, threshold=params.threshold, seed_threshold=params.seed_threshold,
         blob_score=params.blob_score, min_area_px=40, grow_steps=params.grow_steps,
@@ -239,6 +241,12 @@ def test_raster_windows_match_the_after_image_only_where_it_is_looked_at() -> No
     # a pair on one grid is matched at once (training and plain images take that path)
     grid = core.align_pair(before_src[10:410, 10:410], after, params)
     assert grid.lut is None and np.abs(grid.b.astype(int) - whole.astype(int)).mean() < 1.0
+    # both keep the after image as captured (its own colours), on the grid of the matched one
+    assert window.after_captured is after and grid.after_captured is after
+    moved = np.roll(after, 2, axis=1)
+    shifted = core.align_pair(before_src[10:410, 10:410], moved, params)
+    assert shifted.shift != (0.0, 0.0)
+    assert np.array_equal(shifted.after_captured, align.apply_shift(moved, *shifted.shift))
     # the reduced copy of the first stage: the table after the reduction, within a DN or two
     rb = core.first_stage(window.a, window.b, params, window.lut)[1]
     exact = cv2.resize(whole, rb.shape[1::-1], interpolation=cv2.INTER_AREA)
@@ -349,6 +357,62 @@ def test_a_vanished_roof_is_found_where_the_model_also_looks_back() -> None:
     record[140:195, 140:195] = True  # e.g. a recorded violation there
     looked = core.detect_aligned(al, DetectParams(), model=model, look_back=record).mask
     assert (looked[gone] == DISAPPEARED).mean() > 0.8
+    # the ground left there is green: what the model finds vanished escapes the vegetation veto
+    assert change.vegetated(al.after_captured, DetectParams().vegetation_veto)[gone].mean() > 0.9
+
+
+def _estate(seed: int = 5) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bare ground, then a new estate: six roofs with their shadows among new lawns.
+
+    Returns:
+        ``(before, after, roofs, lawns)``: uint8 RGB images and bool masks of the new roofs and
+        of the lawns between them.
+    """
+    rng = np.random.default_rng(seed)
+    h = w = 320
+    a = np.array([150, 135, 110], np.float32) + rng.normal(0, 8, (h, w, 3))
+    b = a.copy()
+    lawns = np.zeros((h, w), bool)
+    lawns[80:200, 60:260] = True
+    b[lawns] = np.array([75, 125, 55], np.float32) + rng.normal(0, 6, (int(lawns.sum()), 3))
+    roofs = np.zeros((h, w), bool)
+    for y in (92, 146):
+        for x in (72, 132, 192):
+            b[y : y + 36, x : x + 44] = (200, 198, 205)
+            b[y + 36 : y + 40, x : x + 44] *= 0.45
+            roofs[y : y + 36, x : x + 44] = True
+    before, after = (np.clip(x, 0, 255).astype(np.uint8) for x in (a, b))
+    return before, after, roofs, lawns & ~roofs
+
+
+def test_the_lawns_of_a_new_estate_are_not_flagged_with_its_roofs() -> None:
+    a8, b8, roofs, lawns = _estate()
+    model = change.load_model()
+    out = {}
+    for veto in (DetectParams().vegetation_veto, None):
+        params = DetectParams(vegetation_veto=veto)
+        out[veto] = core.detect_aligned(core.align_pair(a8, b8, params), params, model=model).mask
+    # matched to the bare before image the lawns look like changed ground, and join the roofs
+    assert (out[None][lawns] > 0).mean() > 0.5
+    # vegetation of the after image as captured is no structure that appeared
+    found = out[DetectParams().vegetation_veto]
+    assert not found[lawns].any()
+    assert (found[roofs] == APPEARED).mean() > 0.85
+
+
+def test_vegetation_is_told_from_grey_and_coloured_roofs_by_its_captured_colour() -> None:
+    rng = np.random.default_rng(2)
+    level = DetectParams().vegetation_veto
+
+    def patch(rgb: tuple[int, int, int], noise: float) -> np.ndarray:
+        x = np.array(rgb, np.float32) + rng.normal(0, noise, (40, 40, 3))
+        return np.clip(x, 0, 255).astype(np.uint8)
+
+    # grass, a lawn, tree crowns; a grey roof with colour noise, a blue steel roof, a red tile one
+    for rgb in ((90, 120, 60), (75, 125, 55), (40, 62, 35)):
+        assert change.vegetated(patch(rgb, 6), level).mean() > 0.95
+    for rgb in ((150, 150, 150), (60, 110, 190), (170, 80, 60)):
+        assert change.vegetated(patch(rgb, 10), level).mean() < 0.01
 
 
 def test_cue_statistics_of_a_whole_window_come_from_two_bands_of_rows_computed_exactly() -> None:
