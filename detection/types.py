@@ -198,17 +198,18 @@ class DetectParams:
             except where the model looks back and finds a structure vanished (demolished ground
             is often grass). New estates are flagged with their lawns and verges; the labels mark
             the houses. Held out tile by tile (the same 35 models), F1 rose on every open set
-            (levir .477 -> .517, levir_tiles .413 -> .505, dsifn .580 -> .583, egy .744 -> .758;
+            (levir .477 -> .517, levir_tiles .413 -> .507, dsifn .580 -> .583, egy .744 -> .758;
             object recall levir .855 -> .845, the others the same), and set by set (levir .463
             -> .496, levir_tiles .154 -> .232, dsifn .531 -> .530, egy .714 -> .720; levir object
             recall .791 -> .745); on the generated speed pair pixel precision rose .38 -> .65 and
             new-building recall .878 -> .898. 0.05 was the first level tried; 0.04 lost object
-            recall (levir .845 -> .736, dsifn .800 -> .769), 0.06 half the levir_tiles gain (.478). Vetoing only where the cue evidence of
-            the pixel itself says "appeared" gave less (levir .502, levir_tiles .508) and kept
-            the lawns of an estate whose after image, matched to bare ground, looks like soil.
-            Matched colours in place of captured ones lost dsifn recall (.73 -> .67: an urban
-            after image matched to a green before one has green roofs). A roof painted
-            vegetation green is missed; None turns the veto off.
+            recall (levir .845 -> .736, dsifn .800 -> .769), 0.06 half the levir_tiles gain
+            (.478). Vetoing only where the cue evidence of the pixel itself says "appeared" gave
+            less (levir .502, levir_tiles .508) and kept the lawns of an estate whose after
+            image, matched to bare ground, looks like soil. Matched colours in place of captured
+            ones lost dsifn recall (.73 -> .67: an urban after image matched to a green before
+            one has green roofs). A roof painted vegetation green is missed; None turns the veto
+            off.
         prefilter: lowest level of the cheap first stage (0..255 scale, range test at 1/4
             resolution, raised by the window's own difference spread); blocks below it
             everywhere are skipped.
