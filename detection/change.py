@@ -9,8 +9,9 @@ The method works on two co-registered, radiometrically normalised RGB arrays
    roofs, vegetation loss, a morphological building index, local structure similarity, edge
    density) at several scales, turned into a change probability by a small gradient-boosted
    tree model trained on open data (see :mod:`detection.training.train`);
-3. :func:`prior_factor` and :func:`guided_smooth` -- the probabilities moved to the window's own
-   share of change and spread over regions of homogeneous brightness of the after image;
+3. :func:`prior_factor`, :func:`vegetated` and :func:`guided_smooth` -- the probabilities moved
+   to the window's own share of change, 0 where the after image as captured is vegetation, and
+   spread over regions of homogeneous brightness of the after image;
 4. :func:`decide` -- hysteresis on the probability, morphological cleaning and blob-level
    decisions (minimum area, peak and mean probability), then the direction of each blob
    (appeared vs disappeared) from the sign of its building-cue change.
