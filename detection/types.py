@@ -192,24 +192,23 @@ class DetectParams:
             within regions of homogeneous brightness of the after image; 0 turns it off.
         smooth_eps: edge sensitivity of that filter (lightness variance, 0..1 scale).
         grow_steps: 1-px steps a seed may grow into pixels above ``threshold``.
-        vegetation_veto: level of :func:`detection.change.excess_green` above which a pixel of
-            the after image as captured (before radiometric matching) is vegetation, and so no
-            structure that appeared: its probability is set to 0 before and after the smoothing,
-            except where the model looks back and finds a structure vanished (demolished ground
-            is often grass). New estates are flagged with their lawns and verges; the labels mark
-            the houses. Held out tile by tile (the same 35 models), F1 rose on every open set
-            (levir .477 -> .517, levir_tiles .413 -> .507, dsifn .580 -> .583, egy .744 -> .758;
-            object recall levir .855 -> .845, the others the same), and set by set (levir .463
-            -> .496, levir_tiles .154 -> .232, dsifn .531 -> .530, egy .714 -> .720; levir object
-            recall .791 -> .745); on the generated speed pair pixel precision rose .38 -> .65 and
+        vegetation_veto: level of :func:`detection.change.excess_green` above which a pixel of the
+            after image as captured (before radiometric matching) is vegetation, and so no structure
+            that appeared: its probability is set to 0 before and after the smoothing, except where
+            the model looks back and finds a structure vanished (demolished ground is often grass).
+            New estates are flagged with their lawns and verges; the labels mark the houses. Held
+            out tile by tile (the same 35 models), F1 rose on every open set (levir .477 -> .517,
+            levir_tiles .413 -> .507, dsifn .580 -> .583, egy .744 -> .758; object recall levir .855
+            -> .845, the others the same), and set by set (levir .449 -> .488, levir_tiles .138 ->
+            .212, dsifn .521 -> .520, egy .714 -> .721; levir object recall .809 -> .782, false
+            blobs 36 -> 42 per Mpx); on the generated speed pair pixel precision rose .38 -> .65 and
             new-building recall .878 -> .898. 0.05 was the first level tried; 0.04 lost object
-            recall (levir .845 -> .736, dsifn .800 -> .769), 0.06 half the levir_tiles gain
-            (.478). Vetoing only where the cue evidence of the pixel itself says "appeared" gave
-            less (levir .502, levir_tiles .508) and kept the lawns of an estate whose after
-            image, matched to bare ground, looks like soil. Matched colours in place of captured
-            ones lost dsifn recall (.73 -> .67: an urban after image matched to a green before
-            one has green roofs). A roof painted vegetation green is missed; None turns the veto
-            off.
+            recall (levir .845 -> .736, dsifn .800 -> .769), 0.06 half the levir_tiles gain (.478).
+            Vetoing only where the cue evidence of the pixel itself says "appeared" gave less (levir
+            .502, levir_tiles .508) and kept the lawns of an estate whose after image, matched to
+            bare ground, looks like soil. Matched colours in place of captured ones lost dsifn
+            recall (.73 -> .67: an urban after image matched to a green before one has green roofs).
+            A roof painted vegetation green is missed; None turns the veto off.
         prefilter: lowest level of the cheap first stage (0..255 scale, range test at 1/4
             resolution, raised by the window's own difference spread); blocks below it
             everywhere are skipped.
