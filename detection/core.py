@@ -637,7 +637,10 @@ def _finish_box(
     veto = None
     if params.vegetation_veto is not None:
         # vegetation of the after image is no structure that appeared; where the model looks back,
-        # the pixels it finds vanished keep their probability (demolished ground is often grass)
+        # the pixels it finds vanished keep their probability (demolished ground is often grass).
+        # Dropping vegetated candidates before the costly stage instead saved 3 % of the 5k speed
+        # pair's time and lost dsifn object recall held out (.800 -> .785: the window's share of
+        # change, and so its prior, falls).
         veto = change.vegetated(raw_w[dy0:dy1, dx0:dx1], params.vegetation_veto)
         if sc.back is not None:
             veto &= ~(sc.back & (sc.direction < 0))
