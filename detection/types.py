@@ -178,13 +178,12 @@ class DetectParams:
             to no candidates keeps its clear changes).
         predict_stride: the model is evaluated on every ``predict_stride``-th candidate pixel of
             each row and column (plus candidates with no such pixel near); the others get the
-            mean of their evaluated neighbours. 3 cost a ninth of the predictions and scored
+            mean of their evaluated neighbours. 3 costs a ninth of the predictions and scored
             the same held out as every candidate evaluated at 2 (F1 within .002, object recall
-            within .01 on each open set). 4 costs a sixteenth, 8 % less detect time on the 10k
-            speed pair than 3, and held out tile by tile F1 moved within .003 (levir .517 ->
-            .516, levir_tiles .507 -> .509, dsifn .583 -> .580, egy .758 -> .755; object recall
-            levir .845 -> .827, egy .921 -> .947), set by set within .005; the speed pair's
-            new-building recall stayed .898. 1 evaluates every candidate.
+            within .01 on each open set). 4 (a sixteenth, 8 % less detect time on the 10k speed
+            pair) moved held-out F1 within .003 tile by tile and .005 set by set, but lost a
+            76 m² rooftop addition of the sample tiles (object recall .826 -> .783): not taken.
+            1 evaluates every candidate.
         both_ways: the model also scores each pixel with the dates swapped, the larger
             probability counts and says which way the change went (as it does everywhere inside
             the ``look_back`` regions of :func:`detection.pipeline.detect_files`). Off: on the
@@ -255,7 +254,7 @@ class DetectParams:
     prior_reference: float = 0.15
     prior_gamma: float = 1.0
     prior_floor: float = 0.02
-    predict_stride: int = 4
+    predict_stride: int = 3
     both_ways: bool = False
     smooth_radius: int = 8
     smooth_eps: float = 0.01
