@@ -273,17 +273,24 @@ def worker(ctx: Context, concurrency: int, once: bool) -> None:
 @click.option("--geojson", "geojson_out", type=click.Path(dir_okay=False), help="polygons as GeoJSON")
 @click.option("--look-back", "look_back", type=click.Path(dir_okay=False),
               help="GeoJSON of recorded violations: structures that vanished there are looked for too")
-def detect(before: str, after: str, mask_out: str, geojson_out: str | None, look_back: str | None) -> None:
+@click.option("--keep-vegetation", is_flag=True,
+              help="保留植被色像元 / do not veto vegetation-coloured pixels (e.g. roofs painted green or teal)")
+def detect(
+    before: str, after: str, mask_out: str, geojson_out: str | None, look_back: str | None, keep_vegetation: bool
+) -> None:
     """变化检测 — detect appeared/demolished structures between BEFORE and AFTER (no database)."""
     from detection.cli_support import run_detect
     from detection.errors import DetectionError
+    from detection.types import DetectParams
+
+    params = DetectParams(vegetation_veto=None) if keep_vegetation else None
 
     with click.progressbar(length=1000, label="检测中 / detecting", file=sys.stderr) as bar:
         def progress(fraction: float) -> None:
             bar.update(int(fraction * 1000) - bar.pos)
 
         try:
-            s = run_detect(before, after, mask_out, geojson_out, progress=progress, look_back=look_back)
+            s = run_detect(before, after, mask_out, geojson_out, params=params, progress=progress, look_back=look_back)
         except (DetectionError, OSError) as exc:
             _fail(exc)
             return

@@ -211,7 +211,8 @@ class DetectParams:
             .502, levir_tiles .508) and kept the lawns of an estate whose after image, matched to
             bare ground, looks like soil. Matched colours in place of captured ones lost dsifn
             recall (.73 -> .67: an urban after image matched to a green before one has green roofs).
-            A roof painted vegetation green is missed; None turns the veto off.
+            A roof painted vegetation green or teal is missed (a teal one the model finds without the
+            veto; ``python app.py detect --keep-vegetation``); None turns the veto off.
         prefilter: lowest level of the cheap first stage (0..255 scale, range test at 1/4
             resolution, raised by the window's own difference spread); blocks below it
             everywhere are skipped.

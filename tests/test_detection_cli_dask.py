@@ -103,6 +103,25 @@ def test_cli_looks_for_vanished_structures_inside_given_records(tmp_path: Path) 
     assert r.returncode == 1 and "records.txt" in r.stderr and not list(out.iterdir())
 
 
+def test_cli_can_keep_vegetation_coloured_roofs(tmp_path: Path) -> None:
+    # bare ground, then a shed with a teal steel roof: its colour is vegetation's by the veto's test
+    rng = np.random.default_rng(4)
+    a = np.array([150, 135, 110], np.float32) + rng.normal(0, 8, (256, 256, 3))
+    b = a.copy()
+    b[90:140, 80:150] = (40, 130, 130)
+    b[140:145, 80:150] *= 0.45  # its shadow
+    for name, img in (("a.png", a), ("b.png", b)):
+        cv2.imwrite(str(tmp_path / name), cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+
+    def shed_cover(*extra: str) -> float:
+        r = _run(str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--mask", str(tmp_path / "m.png"), *extra)
+        assert r.returncode == 0, r.stderr
+        return float((cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED)[90:140, 80:150] == 255).mean())
+
+    assert shed_cover() < 0.3
+    assert shed_cover("--keep-vegetation") > 0.8
+
+
 def test_scheduler_address_is_read_from_the_given_mapping_only() -> None:
     assert scheduler_address({}) is None
     assert scheduler_address({"DASK_SCHEDULER_ADDRESS": " tcp://h:8786 "}) == "tcp://h:8786"
