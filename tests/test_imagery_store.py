@@ -57,10 +57,14 @@ def _crash_script(db_url: str, data_dir: Path, src: Path, stage: str) -> str:
     """)
 
 
-@pytest.mark.parametrize("stage", ["converted", "renamed", "recorded"])
+CRASH_STAGES = ("converted", "renamed", "recorded")
+
+
+@pytest.mark.parametrize("stage", CRASH_STAGES)
 def test_crash_leaves_nothing_after_cleanup(engine: Engine, settings: Settings, tmp_path: Path, stage: str) -> None:
     """A process killed at any stage leaves no row; what it wrote is removed at the next start."""
-    src = write_geotiff(tmp_path / f"crash-{stage}.tif", 512, 512, seed=hash(stage) % 1000)
+    # a distinct image per stage (each case ingests its file at the end, into the same database)
+    src = write_geotiff(tmp_path / f"crash-{stage}.tif", 512, 512, seed=700 + CRASH_STAGES.index(stage))
     before = db_state(engine)
     url = engine.url.render_as_string(hide_password=False)
     proc = subprocess.run([sys.executable, "-c", _crash_script(url, settings.data_dir, src, stage)],
