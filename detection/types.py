@@ -226,8 +226,9 @@ class DetectParams:
             .785. Not taken: at 15 the LEVIR sets lost F1 (levir .482 -> .473, levir_tiles .417 ->
             .409), and the generated speed pair doubled its candidates (1.7 % -> 3.6 % of its
             pixels), lost pixel precision (.42 -> .31, false blobs 1.2 -> 2.3 per Mpx) and over a
-            quarter of its speed (5k pair in one process: 15 instead of 21 Mpx/s). With the vegetation veto, 7
-            (or 13 around large groups) still lost dsifn object recall (.800 -> .769).
+            quarter of its speed (5k pair in one process: 15 instead of 21 Mpx/s). With the
+            vegetation veto, 7 (or 13 around large groups) still lost dsifn object recall (.800 ->
+            .769).
         candidate_cluster_cells: candidate groups of at least this many first-stage cells (before
             dilation; 30 cells are 480 native pixels) are dilated by ``candidate_cluster_dilate``
             instead: around a changed area the size of a building site the weak changes beside it
