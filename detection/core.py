@@ -293,11 +293,15 @@ def detect_aligned(
         model = change.load_model(params.model_path)
     if scale != 1.0:
         wh, ww = max(8, round(h * scale)), max(8, round(w * scale))
-        a_w = np.asarray(cv2.resize(a8, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
-        b_w = align.apply_lut(np.asarray(cv2.resize(bm, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8), al.lut)
+        def shrink(x: np.ndarray) -> np.ndarray:
+            return np.asarray(cv2.resize(x, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
+
+        a_w, b_small = shrink(a8), shrink(bm)
+        b_w = align.apply_lut(b_small, al.lut)
         lut = None
         stats = change.cue_stats(a_w, b_w)
-        raw_w = np.asarray(cv2.resize(al.after_captured, (ww, wh), interpolation=cv2.INTER_AREA), np.uint8)
+        # the after image as captured: ``bm`` itself unless it is matched already
+        raw_w = b_small if al.captured is None else shrink(al.captured)
     else:
         wh, ww = h, w
         a_w, b_w, lut, raw_w = a8, bm, al.lut, al.after_captured
