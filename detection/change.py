@@ -27,8 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detection.binning import Binner
 from detection.errors import ModelError
+from detection.forest import Forest
 from detection.types import APPEARED, DISAPPEARED
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "change_hgb.joblib"
@@ -309,7 +309,7 @@ def _column(blocks: list[_Block], j: int) -> np.ndarray:
 def _gather(blocks: list[_Block], flat: np.ndarray) -> np.ndarray:
     """The stacked ``blocks`` at the row-major pixel indices ``flat``: ``(n, F)`` float32, no full
     stack built."""
-    out = np.empty((flat.size, N_FEATURES), np.float32, order="F")  # binned column by column
+    out = np.empty((flat.size, N_FEATURES), np.float32)  # row by row: the trees walk each row
     j = 0
     for blk in blocks:
         out[:, j : j + blk.k] = blk.at(flat).T
@@ -554,46 +554,30 @@ def predict_reversed(model: Any, x: np.ndarray) -> np.ndarray:
     whether one appeared going back in time, i.e. vanished.
     """
     order, sign = _REVERSAL
+    forest = _forest(model)
+    if forest is not None:
+        return forest.proba(x, order, sign)
     return predict_change(model, np.asarray(x[:, order] * sign, np.float32))
 
 
 def predict_change(model: Any, x: np.ndarray) -> np.ndarray:
     """Probability of change for each row of features ``x`` (float32, on one thread).
 
-    A fitted ``HistGradientBoostingClassifier`` is evaluated on binned features (uint8, what its
-    trees were grown on, binned by :class:`detection.binning.Binner`): the same values as
-    ``predict_proba`` at a third of the cost, as a test checks. Any other classifier goes through
-    ``predict_proba``.
+    A fitted ``HistGradientBoostingClassifier`` is evaluated by :class:`detection.forest.Forest`
+    (the same values as ``predict_proba``, as a test checks, at a fraction of the cost); any other
+    classifier goes through ``predict_proba``.
     """
-    trees = _binned_trees(model)
-    if trees is None:
-        with _one_thread():
-            return np.asarray(model.predict_proba(x)[:, 1], np.float32)
-    binner, predictors, baseline = trees
-    xb = binner.transform(x)
-    raw = np.full(x.shape[0], baseline, np.float64)
-    for tree in predictors:
-        # one thread, explicitly: a limit set with threadpoolctl holds only in the thread that set
-        # it, and Dask runs tasks on several threads (two OpenMP threads per worker oversubscribed)
-        raw += tree.predict_binned(xb, missing_values_bin_idx=binner.missing_bin, n_threads=1)
-    return np.asarray(1.0 / (1.0 + np.exp(-raw)), np.float32)
+    forest = _forest(model)
+    if forest is not None:
+        return forest.proba(x)
+    with _one_thread():
+        return np.asarray(model.predict_proba(x)[:, 1], np.float32)
 
 
 @lru_cache(maxsize=8)
-def _binned_trees(model: Any) -> tuple[Binner, list[Any], float] | None:
-    """The binning, trees and baseline of a binary ``HistGradientBoostingClassifier`` (else None)."""
-    try:
-        predictors = model._predictors
-        mapper = model._bin_mapper
-        baseline = float(np.ravel(model._baseline_prediction)[0])
-    except AttributeError:
-        return None
-    if model.n_trees_per_iteration_ != 1 or any(len(it) != 1 for it in predictors):
-        return None
-    if mapper.is_categorical_ is not None and np.any(mapper.is_categorical_):
-        return None
-    binner = Binner(list(mapper.bin_thresholds_), int(mapper.missing_values_bin_idx_))
-    return binner, [it[0] for it in predictors], baseline
+def _forest(model: Any) -> Forest | None:
+    """The compiled evaluator of ``model`` (None when it is not a binary tree model)."""
+    return Forest.from_model(model)
 
 
 def sparse_pixels(region: np.ndarray, stride: int, origin: tuple[int, int] = (0, 0)) -> np.ndarray:

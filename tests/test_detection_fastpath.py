@@ -110,18 +110,26 @@ def test_short_context_at_box_edges_computes_fewer_feature_pixels_for_almost_the
     assert np.count_nonzero(a != b) <= 0.05 * np.count_nonzero(b)
 
 
-def test_binned_trees_give_predict_proba_on_the_scored_pixels_only() -> None:
+def test_compiled_forest_gives_predict_proba_on_the_scored_pixels_only() -> None:
     # a real pair: its features cover the model's whole value range, not just synthetic texture
     levir = DATA / "changedet" / "levir"
     name = sorted((levir / "label").glob("*.png"))[0].name
     a = cv2.cvtColor(cv2.imread(str(levir / "A" / name)), cv2.COLOR_BGR2RGB)[:200, :240].astype(np.float32)
     b = cv2.cvtColor(cv2.imread(str(levir / "B" / name)), cv2.COLOR_BGR2RGB)[:200, :240].astype(np.float32)
     model = change.load_model()
-    assert change._binned_trees(model) is not None  # the fast path is the one tested
+    assert change._forest(model) is not None  # the fast path is the one tested
     f = change.pair_features(a, b)
     flat = f.reshape(-1, f.shape[2])
     expected = model.predict_proba(flat)[:, 1].reshape(200, 240)
     assert np.allclose(change.predict_change(model, flat).reshape(200, 240), expected, atol=1e-6)
+    # exactly the same numbers, missing values included, and with the dates swapped
+    holed = flat.copy()
+    holed[::7, ::5] = np.nan
+    assert np.array_equal(change.predict_change(model, holed), model.predict_proba(holed)[:, 1].astype(np.float32))
+    order, sign = change._REVERSAL
+    swapped = model.predict_proba(np.asarray(flat[:, order] * sign, np.float32))[:, 1].astype(np.float32)
+    assert np.array_equal(change.predict_reversed(model, flat), swapped)
+    assert not np.allclose(swapped, expected.ravel(), atol=0.05)  # the swap asks something else
     assert expected.std() > 0.05  # a map with changed and unchanged parts, not a constant
     region = np.zeros((200, 240), bool)
     region[30:150, 10:200] = True
