@@ -12,15 +12,15 @@ a column order and signs, so the rows of a pair with its dates swapped need no c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _raw_scores(
+def _raw_scores_py(
     x: np.ndarray, roots: np.ndarray, column: np.ndarray, sign: np.ndarray, threshold: np.ndarray,
     child: np.ndarray, is_leaf: np.ndarray, value: np.ndarray, missing_left: np.ndarray, baseline: float,
 ) -> np.ndarray:  # pragma: no cover - compiled; exercised through Forest
@@ -36,6 +36,15 @@ def _raw_scores(
                 k = child[k, 0] if left else child[k, 1]
             out[i] += value[k]
     return out
+
+
+@lru_cache(maxsize=1)
+def _raw_scores() -> Callable[..., np.ndarray]:
+    """The compiled loop (numba is imported on first use only: it adds about 60 MB to a process,
+    which only processes that score pixels need)."""
+    import numba
+
+    return numba.njit(cache=True, nogil=True, boundscheck=False)(_raw_scores_py)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class Forest:
         column = self.feature if order is None else np.asarray(order, np.int64)[self.feature]
         ones = np.ones(column.size, np.float32)
         node_sign = ones if sign is None else np.asarray(sign, np.float32)[self.feature]
-        return np.asarray(_raw_scores(
+        return np.asarray(_raw_scores()(
             x32, self.roots, column, node_sign, self.threshold, self.child, self.is_leaf, self.value,
             self.missing_left, self.baseline,
         ))
