@@ -24,6 +24,8 @@ def _raw_scores_py(
     x: np.ndarray, roots: np.ndarray, column: np.ndarray, sign: np.ndarray, threshold: np.ndarray,
     child: np.ndarray, is_leaf: np.ndarray, value: np.ndarray, missing_left: np.ndarray, baseline: float,
 ) -> np.ndarray:  # pragma: no cover - compiled; exercised through Forest
+    """Raw scores of the rows of ``x``: the trees one after the other, each over all rows (its
+    nodes stay in cache), reading feature ``column[k] * sign[k]`` at node ``k``."""
     n = x.shape[0]
     out = np.full(n, baseline)
     for t in range(roots.size):
@@ -109,8 +111,7 @@ class Forest:
         """
         x32 = np.ascontiguousarray(x, np.float32)
         column = self.feature if order is None else np.asarray(order, np.int64)[self.feature]
-        ones = np.ones(column.size, np.float32)
-        node_sign = ones if sign is None else np.asarray(sign, np.float32)[self.feature]
+        node_sign = np.ones(column.size, np.float32) if sign is None else np.asarray(sign, np.float32)[self.feature]
         return np.asarray(_raw_scores()(
             x32, self.roots, column, node_sign, self.threshold, self.child, self.is_leaf, self.value,
             self.missing_left, self.baseline,
