@@ -134,6 +134,9 @@ def test_compiled_forest_gives_predict_proba_on_the_scored_pixels_only() -> None
     region = np.zeros((200, 240), bool)
     region[30:150, 10:200] = True
     region[160:, 220:] = True
+    idx, x, _ = change.region_features(a, b, region)
+    # the gathered rows are the stack's (to OpenCV's last bit, see the cue statistics test)
+    assert x.shape == (idx.size, flat.shape[1]) and np.allclose(x, flat[idx], rtol=1e-6, atol=1e-5)
     prob, direction = change.change_probability(a, b, model, region=region)
     assert np.allclose(prob[region], expected[region], atol=1e-6)
     assert not prob[~region].any()
@@ -292,6 +295,26 @@ def test_mask_png_from_patches(tmp_path: Path) -> None:
         assert ds.count == 1 and np.array_equal(ds.read(1), ref)
     assert png.changed == int((ref > 0).sum())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"]
+
+
+def test_mask_png_strips_reuse_their_buffers_without_mixing_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detection import mask_png
+
+    w, h = 3_000, 2_400
+    monkeypatch.setattr(mask_png, "_STRIP_BYTES", 40 * (w + 1))  # 60 strips, all changed: buffers cycle
+    png = BinaryMaskPng(w, h)
+    ref = np.zeros((h, w), np.uint8)
+    rng = np.random.default_rng(6)
+    for r in range(0, h, 17):
+        c = int(rng.integers(0, w - 40))
+        block = (rng.random((9, 40)) > 0.5).astype(np.uint8)
+        png.add(r, c, block)
+        ref[r : r + 9, c : c + 40][block[: h - r] > 0] = 255
+    png.write(tmp_path / "m.png")
+    got = cv2.imread(str(tmp_path / "m.png"), cv2.IMREAD_UNCHANGED)
+    assert got is not None and np.array_equal(got, ref)
 
 
 def test_pieces_traced_on_one_canvas_give_each_piece_its_own_polygons() -> None:
