@@ -144,6 +144,19 @@ def test_compiled_forest_gives_predict_proba_on_the_scored_pixels_only() -> None
     assert np.allclose(direction, f[:, :, names.index("up9")] - f[:, :, names.index("down9")])
 
 
+def test_split_values_rounded_down_to_float32_keep_every_comparison() -> None:
+    from detection.forest import round_down_f32
+
+    t = np.array([0.1, -0.1, 1 / 3, 2.5, -7.25, 1e-9, np.inf, -np.inf])
+    t32 = round_down_f32(t)
+    assert t32.dtype == np.float32 and np.all(t32.astype(np.float64) <= t)
+    # a float32 either side of each split value compares the same against both
+    for x in np.concatenate([t32, np.nextafter(t32, np.float32(np.inf)), np.nextafter(t32, np.float32(-np.inf))]):
+        assert np.array_equal(np.float64(x) <= t, x <= t32)
+    assert t32[0] < np.float32(0.1)  # 0.1 rounds up to float32, so it is moved down one step
+    assert t32[3] == np.float32(2.5)  # exact values stay
+
+
 def test_features_of_a_crop_with_context_equal_the_whole_image_features() -> None:
     a = _texture(240, 260, seed=5).astype(np.float32)
     b = _texture(240, 260, seed=6).astype(np.float32)
