@@ -1,4 +1,5 @@
-"""The one module that opens raster files (GeoTIFF windows; PNG/JPEG through GDAL).
+"""The one module that opens raster files (GeoTIFF windows; PNG/JPEG through GDAL), with
+:mod:`detection.tiff_blocks` for the pixels of uncompressed 8-bit GeoTIFFs.
 
 Plain images without georeferencing get ``crs=None`` and the identity transform, so their
 polygons come out in pixel coordinates (x = column, y = row).
@@ -20,6 +21,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window, from_bounds
 from rasterio.windows import transform as window_transform
 
+from detection import tiff_blocks
 from detection.errors import TileReadError, TileWriteError
 from detection.types import ImageData
 
@@ -130,8 +132,9 @@ def read_window(path: str | os.PathLike[str], window: Window | None = None, boun
 def opened(path: str | os.PathLike[str]) -> Iterator[rasterio.io.DatasetReader]:
     """An open raster, for several reads from one file.
 
-    Uncompressed GeoTIFFs are read through a memory map (several times faster than through
-    GDAL's block cache; the pages are released when the file is closed).
+    GDAL reads uncompressed GeoTIFFs through a memory map (several times faster than through its
+    block cache; the pages are released when the file is closed); :func:`read_rgb8` copies their
+    8-bit RGB windows from a mapping kept per process instead (faster still).
 
     Raises:
         TileReadError: missing or unreadable file.
@@ -150,7 +153,8 @@ def read_rgb8(
     """Read a window of an open raster as ``(h, w, 3)`` uint8 RGB and its validity.
 
     8-bit rasters with three or more bands are read straight into a pixel-interleaved array
-    (no copy); others go through :func:`detection.align.to_rgb8` (grey repeated, other types
+    (uncompressed GeoTIFFs from their memory-mapped blocks, see :mod:`detection.tiff_blocks`);
+    others go through :func:`detection.align.to_rgb8` (grey repeated, other types
     stretched).
 
     Args:
@@ -181,12 +185,16 @@ def read_rgb8(
             return to_rgb8(arr), valid
         if not inside and not boundless:
             raise ValueError("window extends beyond the raster")
-        out = np.zeros((h, w, 3), np.uint8)
+        out = np.empty((h, w, 3), np.uint8) if inside else np.zeros((h, w, 3), np.uint8)
         valid = None if inside else np.zeros((h, w), bool)
         if ir1 > ir0 and ic1 > ic0:
             sub = Window(ic0, ir0, ic1 - ic0, ir1 - ir0)
             part = (slice(ir0 - r0, ir1 - r0), slice(ic0 - c0, ic1 - c0))
-            ds.read([1, 2, 3], window=sub, out=out[part].transpose(2, 0, 1))
+            blocks = tiff_blocks.layout(ds)
+            if blocks is not None:
+                tiff_blocks.read_into(blocks, ir0, ic0, out[part])
+            else:
+                ds.read([1, 2, 3], window=sub, out=out[part].transpose(2, 0, 1))
             if _has_mask(ds):
                 m = ds.read_masks(1, window=sub) > 0
                 if valid is None:
