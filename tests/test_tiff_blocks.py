@@ -84,14 +84,19 @@ def test_a_rewritten_file_is_read_afresh(tmp_path: Path) -> None:
         assert np.array_equal(rasterio_io.read_rgb8(ds, Window(0, 0, 45, 37))[0], np.moveaxis(second, 0, -1))
 
 
-def test_the_file_is_mapped_only_while_read(tmp_path: Path) -> None:
-    path = _write(tmp_path / "mapped.tif", _pixels(3, 37, 45, seed=4), tiled=True, blockxsize=16, blockysize=16)
+def test_reads_map_nothing_and_stop_at_the_end_of_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "cut.tif", _pixels(3, 37, 45, seed=4), tiled=True, blockxsize=16, blockysize=16)
     with rasterio.open(path) as ds:
         lay = tiff_blocks.layout(ds)
-    assert lay is not None
+        assert lay is not None and tiff_blocks.layout(ds) is lay  # kept per file
     out = np.empty((9, 17, 3), np.uint8)
     tiff_blocks.read_into(lay, 5, 3, out)
-    maps = Path(f"/proc/{os.getpid()}/maps").read_text()
-    assert str(path) not in maps  # touched pages would count towards a worker's memory limit
+    # no mapping: its touched pages would count towards a worker's memory limit
+    assert str(path) not in Path(f"/proc/{os.getpid()}/maps").read_text()
     with pytest.raises(ValueError, match="beyond the raster"):
         tiff_blocks.read_into(lay, 30, 40, out)
+    os.truncate(path, int(lay.offsets[1, 1]) + 100)  # a copy still being written, say
+    with pytest.raises(ValueError, match=r"cut\.tif: block \(1, 1\) is cut short"):
+        tiff_blocks.read_into(lay, 16, 16, out)
+    with rasterio_io.opened(path) as ds, pytest.raises(rasterio_io.TileReadError, match=r"cut\.tif"):
+        rasterio_io.read_rgb8(ds, Window(16, 16, 17, 9))
