@@ -101,7 +101,8 @@ def read_into(lay: BlockLayout, row: int, col: int, out: np.ndarray) -> None:
         raise ValueError(f"window ({row}, {col}, {h}, {w}) extends beyond the raster")
     bh, bw, nb = lay.block_h, lay.block_w, lay.bands
     row_bytes = bw * nb  # a block row; tiles at the right and bottom edges are padded
-    bounce = np.empty(bh * row_bytes, np.uint8)
+    buf = bytearray(bh * row_bytes)
+    view, bounce = memoryview(buf), np.frombuffer(buf, np.uint8)
     fd = os.open(lay.path, os.O_RDONLY)
     try:
         for by in range(row // bh, (row + h - 1) // bh + 1):
@@ -109,7 +110,7 @@ def read_into(lay: BlockLayout, row: int, col: int, out: np.ndarray) -> None:
             n = (y1 - y0) * row_bytes
             for bx in range(col // bw, (col + w - 1) // bw + 1):
                 x0, x1 = max(col, bx * bw), min(col + w, (bx + 1) * bw)
-                if os.preadv(fd, [memoryview(bounce)[:n]], int(lay.offsets[by, bx]) + (y0 - by * bh) * row_bytes) != n:
+                if os.preadv(fd, [view[:n]], int(lay.offsets[by, bx]) + (y0 - by * bh) * row_bytes) != n:
                     raise ValueError(f"{lay.path}: block ({bx}, {by}) is cut short")
                 rows = bounce[:n].reshape(y1 - y0, bw, nb)
                 out[y0 - row : y1 - row, x0 - col : x1 - col] = rows[:, x0 - bx * bw : x1 - bx * bw, :3]
