@@ -231,29 +231,31 @@ def _read_translated(
 
 def _aligned_pair(
     before_path: str, after_path: str, bi: rasterio_io.RasterInfo, ai: rasterio_io.RasterInfo, win: Window,
-    params: DetectParams,
+    params: DetectParams, datasets: rasterio_io.OpenPair | None = None,
 ) -> core.Aligned:
     """Read one window of both rasters and align them on the after grid.
 
     Grids that differ by a translation only (the usual case) are read at an integer offset with
     a margin and resampled once, by the georeferenced offset and the co-registration residual
-    together (not at all when both are negligible); other grids are reprojected.
+    together (not at all when both are negligible); other grids are reprojected. ``datasets``:
+    both rasters already open (see :func:`detection.rasterio_io.open_pair`), else they are opened here.
     """
-    with rasterio_io.opened(after_path) as ds:
-        b8, vb = rasterio_io.read_rgb8(ds, win)
+    if datasets is None:
+        with rasterio_io.open_pair(before_path, after_path) as pair:
+            return _aligned_pair(before_path, after_path, bi, ai, win, params, pair)
+    bds, ads = datasets
+    b8, vb = rasterio_io.read_rgb8(ads, win)
     margin, prior = 0, (0.0, 0.0)
     if ai.crs is None:
-        with rasterio_io.opened(before_path) as ds:
-            a_src, va = rasterio_io.read_rgb8(ds, win)
+        a_src, va = rasterio_io.read_rgb8(bds, win)
     elif bi.crs == ai.crs and _same_scale(bi.transform, ai.transform):
         c0, r0 = ~bi.transform @ (ai.transform @ (float(win.col_off), float(win.row_off)))
         ic, ir = int(np.floor(c0 + 1e-9)), int(np.floor(r0 + 1e-9))
         prior = (c0 - ic, r0 - ir)
         margin = int(np.ceil(params.max_shift_px)) + 2
         h, w = int(win.height), int(win.width)
-        with rasterio_io.opened(before_path) as ds:
-            a_src, va = rasterio_io.read_rgb8(ds, Window(ic - margin, ir - margin, w + 2 * margin, h + 2 * margin),
-                                              boundless=True)
+        a_src, va = rasterio_io.read_rgb8(bds, Window(ic - margin, ir - margin, w + 2 * margin, h + 2 * margin),
+                                          boundless=True)
     else:
         before = _reprojected_before(before_path, bi, ai, win)
         a_src, va = align.to_rgb8(before.array), before.valid
@@ -268,6 +270,7 @@ def process_tile(
     model_path: str | None = None,
     infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo] | None = None,
     look_back: Sequence[bytes] = (),
+    datasets: rasterio_io.OpenPair | None = None,
 ) -> TileOutput:
     """Detect changes in one tile (runs in a worker; reads its own windows).
 
@@ -280,6 +283,7 @@ def process_tile(
         infos: ``(before, after)`` metadata when the caller has it (saves opening the files).
         look_back: WKB polygons in the after raster's CRS near the tile where the model also asks
             whether a structure vanished (see :func:`detect_files`).
+        datasets: both rasters already open (see :func:`detection.rasterio_io.open_pair`); None opens them here.
 
     Returns:
         The changed patches of the tile's core and their polygons, split into inner ones and ones
@@ -287,7 +291,7 @@ def process_tile(
     """
     t0 = time.perf_counter()
     bi, ai = infos if infos is not None else (rasterio_io.info(before_path), rasterio_io.info(after_path))
-    al = _aligned_pair(before_path, after_path, bi, ai, tile.read, params)
+    al = _aligned_pair(before_path, after_path, bi, ai, tile.read, params, datasets)
     if al.valid is not None and not al.valid.any():
         return TileOutput(tile, seconds=time.perf_counter() - t0)
     from detection import change
@@ -466,8 +470,9 @@ def _run_tiles(
     params: DetectParams, client: Any, look_back: list[list[bytes]],
 ) -> Iterable[TileOutput]:
     if client is None:
-        for t, lb in zip(tl, look_back, strict=True):
-            yield process_tile(bp, ap, t, params, None, infos, lb)
+        with rasterio_io.open_pair(bp, ap) as pair:
+            for t, lb in zip(tl, look_back, strict=True):
+                yield process_tile(bp, ap, t, params, None, infos, lb, pair)
         return
     from detection.distributed import map_unordered, total_threads
 
@@ -497,9 +502,11 @@ def process_tiles(
     before_path: str, after_path: str, tiles: Sequence[windows.Tile], params: DetectParams,
     infos: tuple[rasterio_io.RasterInfo, rasterio_io.RasterInfo], look_back: Sequence[Sequence[bytes]],
 ) -> list[TileOutput]:
-    """:func:`process_tile` on several tiles, one after the other (one Dask task)."""
-    return [process_tile(before_path, after_path, t, params, None, infos, lb)
-            for t, lb in zip(tiles, look_back, strict=True)]
+    """:func:`process_tile` on several tiles, one after the other (one Dask task), the rasters
+    opened once."""
+    with rasterio_io.open_pair(before_path, after_path) as pair:
+        return [process_tile(before_path, after_path, t, params, None, infos, lb, pair)
+                for t, lb in zip(tiles, look_back, strict=True)]
 
 
 __all__ = [
