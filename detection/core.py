@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from detection import align, change
+from detection.area_mean import area_mean
 from detection.types import DetectParams
 
 #: Reduction factor of the cheap first stage (its reduced copy also gives the window's cue
@@ -487,11 +488,8 @@ def first_stage(
         ``(ra, rb, cells)``: both images reduced by :data:`FIRST_STAGE_FACTOR` (uint8 area means)
         and the bool candidate cells on that grid (see :func:`detection.change.candidate_mask`).
     """
-    h, w = a8.shape[:2]
-    f = FIRST_STAGE_FACTOR
-    size = (max(1, -(-w // f)), max(1, -(-h // f)))
-    ra = np.asarray(cv2.resize(a8, size, interpolation=cv2.INTER_AREA), np.uint8)
-    rb = align.apply_lut(np.asarray(cv2.resize(b8, size, interpolation=cv2.INTER_AREA), np.uint8), lut)
+    ra = area_mean(a8, FIRST_STAGE_FACTOR)
+    rb = area_mean(b8, FIRST_STAGE_FACTOR, lut)
     cells = change.candidate_mask(
         ra, rb, params.prefilter, factor=1, dilate=params.candidate_dilate,
         cluster_cells=params.candidate_cluster_cells, cluster_dilate=params.candidate_cluster_dilate,

@@ -89,8 +89,8 @@ def warm_up(params: DetectParams | None = None) -> ChangeResult:
     """Run the whole in-memory path once on a small made-up pair (a roof appears on a lawn).
 
     A fresh process pays about half a second on its first window beyond the model's loading:
-    OpenCV builds its 8-bit Lab tables, the compiled trees are loaded (or compiled, the first
-    time) and the vectoriser is first touched.
+    OpenCV builds its 8-bit Lab tables, the compiled loops (trees and area means) are loaded (or
+    compiled, the first time) and the vectoriser is first touched.
     Workers call this when they start (see :mod:`detection.distributed`), so the first scene
     they get is as fast as the rest.
 
