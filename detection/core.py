@@ -635,8 +635,23 @@ def _finish_box(
     min_area_px: int,
 ) -> Patch | None:
     """Prior correction, vegetation veto, smoothing and blob decisions on one scored box (``lut``:
-    see :func:`_box_features`; ``raw_w``: the after image as captured, for the veto)."""
-    dy0, dy1, dx0, dx1 = sc.crop
+    see :func:`_box_features`; ``raw_w``: the after image as captured, for the veto).
+
+    Each step runs on the part of the box it can change: the smoothing on the bounds of the
+    probabilities plus its reach (2 radii) and a pixel (the reach of the veto's 3x3 mean), the
+    decisions on the bounds of the smoothed pixels above ``params.threshold`` plus theirs
+    (:data:`DECIDE_REACH`). Beyond those nothing can change: where a box of the guided filter holds
+    no probability its coefficients are 0, whatever the lightness, and the decisions start from
+    pixels above the threshold and reach no farther. On the 10k speed pair that is 40 % of the
+    boxes' pixels for the smoothing and 16 % for the decisions.
+    """
+    cy0, _, cx0, _ = sc.crop
+    sm = _bounds(sc.prob > 0, 2 * max(0, params.smooth_radius) + 1)
+    if sm is None:
+        return None
+    ys, xs = slice(sm[0], sm[1]), slice(sm[2], sm[3])
+    wy, wx = slice(cy0 + sm[0], cy0 + sm[1]), slice(cx0 + sm[2], cx0 + sm[3])
+    direction = sc.direction[ys, xs]
     veto = None
     if params.vegetation_veto is not None:
         # vegetation of the after image is no structure that appeared; where the model looks back,
@@ -644,29 +659,42 @@ def _finish_box(
         # Dropping vegetated candidates before the costly stage instead saved 3 % of the 5k speed
         # pair's time and lost dsifn object recall held out (.800 -> .785: the window's share of
         # change, and so its prior, falls).
-        veto = change.vegetated(raw_w[dy0:dy1, dx0:dx1], params.vegetation_veto)
+        veto = change.vegetated(raw_w[wy, wx], params.vegetation_veto)
         if sc.back is not None:
-            veto &= ~(sc.back & (sc.direction < 0))
-    # The crop reaches the smoothing's reach (2 radii) beyond the probabilities, so no context
-    # is needed around it: where a box of the guided filter holds no probability its
-    # coefficients are 0, whatever the lightness, and every box of the ones that hold some lies
-    # inside the crop.
-    prob = refine(sc.prob, lightness(align.apply_lut(b_w[dy0:dy1, dx0:dx1], lut)), factor, params, veto)
+            veto &= ~(sc.back[ys, xs] & (direction < 0))
+    prob = refine(sc.prob[ys, xs], lightness(align.apply_lut(b_w[wy, wx], lut)), factor, params, veto)
+    if not (prob >= params.seed_threshold).any():
+        return None
+    dc = _bounds(prob >= params.threshold, DECIDE_REACH)
+    if dc is None:
+        return None
+    ds = (slice(dc[0], dc[1]), slice(dc[2], dc[3]))
     mask, score = change.decide(
-        np.ascontiguousarray(prob), sc.direction, threshold=params.threshold,
+        np.ascontiguousarray(prob[ds]), np.ascontiguousarray(direction[ds]), threshold=params.threshold,
         seed_threshold=params.seed_threshold, blob_score=params.blob_score, min_area_px=min_area_px,
         grow_steps=params.grow_steps,
     )
-    return _trim(Patch(dy0, dx0, mask, score))
+    return _trim(Patch(cy0 + sm[0] + dc[0], cx0 + sm[2] + dc[2], mask, score))
+
+
+def _bounds(m: np.ndarray, pad: int) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)``: the bounds of the True pixels of ``m`` grown by ``pad`` and clipped to
+    ``m`` (None when there are none)."""
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    h, w = m.shape
+    return (max(0, int(rows[0]) - pad), min(h, int(rows[-1]) + 1 + pad),
+            max(0, int(cols[0]) - pad), min(w, int(cols[-1]) + 1 + pad))
 
 
 def _trim(p: Patch) -> Patch | None:
     """The patch cut to the bounds of its changed pixels (None when it has none)."""
-    rows = np.flatnonzero(p.mask.any(axis=1))
-    if rows.size == 0:
+    b = _bounds(p.mask > 0, 0)
+    if b is None:
         return None
-    cols = np.flatnonzero(p.mask.any(axis=0))
-    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    r0, r1, c0, c1 = b
     return Patch(p.row + r0, p.col + c0, p.mask[r0:r1, c0:c1].copy(), p.score[r0:r1, c0:c1].copy())
 
 

@@ -110,6 +110,36 @@ def test_short_context_at_box_edges_computes_fewer_feature_pixels_for_almost_the
     assert np.count_nonzero(a != b) <= 0.05 * np.count_nonzero(b)
 
 
+def test_smoothing_and_decisions_run_on_the_part_of_a_box_they_can_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    al, params = _roofs_scene()
+    model = change.load_model()
+    seen: dict[str, int] = {"refine": 0, "decide": 0}
+    refine, decide = core.refine, change.decide
+
+    def counted_refine(prob: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        seen["refine"] += prob.size
+        return refine(prob, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counted_decide(prob: np.ndarray, *args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        seen["decide"] += prob.size
+        return decide(prob, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(core, "refine", counted_refine)
+    monkeypatch.setattr(change, "decide", counted_decide)
+    tight = core.detect_aligned(al, params, min_area_px=40, model=model)
+    tight_px = dict(seen)
+    seen.update(refine=0, decide=0)
+    bounds = core._bounds
+    monkeypatch.setattr(core, "_bounds", lambda m, pad: bounds(m, 10_000))  # each step on its whole box
+    whole = core.detect_aligned(al, params, min_area_px=40, model=model)
+    assert tight_px["refine"] < 0.95 * seen["refine"] and tight_px["decide"] < 0.5 * seen["decide"]
+    assert len(tight.patches) >= 2
+    assert np.array_equal(tight.mask, whole.mask)
+    assert np.array_equal(tight.score, whole.score)
+
+
 def test_compiled_forest_gives_predict_proba_on_the_scored_pixels_only() -> None:
     # a real pair: its features cover the model's whole value range, not just synthetic texture
     levir = DATA / "changedet" / "levir"
