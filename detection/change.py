@@ -383,13 +383,23 @@ def _range_excess(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """How far ``x`` lies outside the 3x3 min..max range of ``y`` (max over bands; uint8)."""
     hi = cv2.dilate(y, _ELLIPSE[3])
     lo = cv2.erode(y, _ELLIPSE[3])
-    d = np.maximum(cv2.subtract(x, hi), cv2.subtract(lo, x))
+    d = np.asarray(cv2.max(cv2.subtract(x, hi), cv2.subtract(lo, x)))
     if d.ndim == 2:
         return d
-    out = d[:, :, 0].copy()
-    for k in range(1, d.shape[2]):  # band by band: numpy's reduction over the last axis is slow
-        np.maximum(out, d[:, :, k], out=out)
-    return out
+    bands = cv2.split(d)  # band planes: numpy's reduction over the last axis (or strided bands) is slow
+    out = bands[0]
+    for plane in bands[1:]:
+        out = cv2.max(out, plane)
+    return np.asarray(out)
+
+
+def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """8-connected components of a uint8 mask: ``(n, labels, stats)`` as
+    ``cv2.connectedComponentsWithStats`` gives them, by Grana's block-based labelling, which takes
+    a third of the time of OpenCV's default on the sparse masks of the first stage (0.55 against
+    1.8 ms on a window's 544 x 544 cells)."""
+    n, lab, st, _ = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
+    return int(n), lab, st
 
 
 def _median_u8(x: np.ndarray) -> float:
@@ -446,7 +456,7 @@ def candidate_mask(
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, _ELLIPSE[3])
     out = cv2.dilate(cand, disc(dilate)) if dilate > 1 else cand
     if cluster_cells > 0 and cluster_dilate > dilate:
-        _, lab, st, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+        _, lab, st = components(cand)
         big = np.flatnonzero(st[1:, cv2.CC_STAT_AREA] >= cluster_cells) + 1
         if big.size:
             sel = np.isin(lab, big).astype(np.uint8)
@@ -752,7 +762,7 @@ def decide(
         cells = rim_any.reshape(rim_any.shape[0] // f, f, rim_any.shape[1] // f, f).any(axis=(1, 3))
         cells8: np.ndarray = np.asarray(cells, np.uint8)
         coarse = np.asarray(cv2.dilate(cells8, _ELLIPSE[5]), np.uint8)
-        n, _, st, _ = cv2.connectedComponentsWithStats(coarse, connectivity=8)
+        n, _, st = components(coarse)
         mask_full = np.zeros(full_shape, np.uint8)
         score_full = np.zeros(full_shape, np.float32)
         for i in range(1, n):

@@ -390,7 +390,7 @@ def candidate_boxes(
     """
     h, w = shape
     sh, sw = cells.shape
-    n, _, st, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
+    n, _, st = change.components(cells)
     if n <= 1:
         return []
     ry, rx = h / sh, w / sw

@@ -206,6 +206,34 @@ def test_median_of_a_uint8_array_from_its_histogram_equals_numpys() -> None:
     assert change._median_u8(np.array([[0, 255], [255, 3]], np.uint8)) == 129.0
 
 
+def test_range_excess_is_the_distance_outside_the_neighbours_range_in_the_worst_band() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    y = rng.integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    # reference: each pixel against the min..max of y over itself and its 4 neighbours (inside)
+    yi = y.astype(int)
+    pad_hi = np.pad(yi, ((1, 1), (1, 1), (0, 0)), constant_values=-1)
+    pad_lo = np.pad(yi, ((1, 1), (1, 1), (0, 0)), constant_values=256)
+    shifts = [(1, 1), (0, 1), (2, 1), (1, 0), (1, 2)]
+    hi = np.max([pad_hi[r : r + 37, c : c + 41] for r, c in shifts], axis=0)
+    lo = np.min([pad_lo[r : r + 37, c : c + 41] for r, c in shifts], axis=0)
+    want = np.maximum(np.maximum(x - hi, lo - x), 0).max(axis=2)
+    got = change._range_excess(x, y)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+    assert np.array_equal(change._range_excess(x[:, :, 0], y[:, :, 0]),
+                          np.maximum(np.maximum(x[:, :, 0] - hi[:, :, 0], lo[:, :, 0] - x[:, :, 0]), 0))
+
+
+def test_components_are_opencvs_default_labelling() -> None:
+    rng = np.random.default_rng(5)
+    for density in (0.002, 0.05, 0.5):
+        mask = (rng.random((300, 257)) < density).astype(np.uint8)
+        n, lab, st = change.components(mask)
+        ref_n, ref_lab, ref_st, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        assert n == ref_n and n > 1
+        assert np.array_equal(lab, ref_lab) and np.array_equal(st, ref_st)
+
+
 def test_task_spans_cover_every_window_once_and_shrink_to_single_windows() -> None:
     from detection.pipeline import task_spans
 
