@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from detection import feature_rows
 from detection.errors import ModelError
 from detection.forest import Forest
 from detection.types import APPEARED, DISAPPEARED
@@ -225,11 +226,6 @@ class _Block:
         """Number of columns."""
         return int(self.planes.shape[0])
 
-    def at(self, flat: np.ndarray) -> np.ndarray:
-        """``(k, n)`` values at the pixels of row-major indices ``flat``."""
-        v = np.take(self.planes.reshape(self.k, -1), flat, axis=1)
-        return v if self.mean is None or self.std is None else (v - self.mean) / self.std
-
     def full(self) -> np.ndarray:
         """``(k, h, w)`` values everywhere."""
         if self.mean is None or self.std is None:
@@ -309,12 +305,10 @@ def _column(blocks: list[_Block], j: int) -> np.ndarray:
 def _gather(blocks: list[_Block], flat: np.ndarray) -> np.ndarray:
     """The stacked ``blocks`` at the row-major pixel indices ``flat``: ``(n, F)`` float32, no full
     stack built."""
-    out = np.empty((flat.size, N_FEATURES), np.float32)  # row by row: the trees walk each row
-    j = 0
-    for blk in blocks:
-        out[:, j : j + blk.k] = blk.at(flat).T
-        j += blk.k
-    return out
+    mean = np.concatenate([np.zeros(blk.k, np.float32) if blk.mean is None else blk.mean[:, 0] for blk in blocks])
+    std = np.concatenate([np.ones(blk.k, np.float32) if blk.std is None else blk.std[:, 0] for blk in blocks])
+    # row by row: the trees walk each row
+    return feature_rows.gather([blk.planes for blk in blocks], flat, mean, std)
 
 
 def structure_cues(gx: np.ndarray, gy: np.ndarray, k: int = 7) -> tuple[np.ndarray, np.ndarray]:
