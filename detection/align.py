@@ -8,6 +8,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.warp import Resampling, reproject
 
+from detection.band_histogram import band_histograms
 from detection.errors import GridMismatchError
 from detection.types import ImageData
 
@@ -221,15 +222,12 @@ def histogram_lut(src: np.ndarray, ref: np.ndarray, valid: np.ndarray | None = N
     sel = None if valid is None or valid.all() else valid
     n = src.shape[0] * src.shape[1]
     step = 1 if n <= 1_000_000 else max(2, int((n / 250_000) ** 0.5))
-    ss = np.ascontiguousarray(src[::step, ::step])
-    rs = np.ascontiguousarray(ref[::step, ::step])
-    m8 = None if sel is None else np.ascontiguousarray(sel[::step, ::step]).astype(np.uint8)
+    hist_s, hist_r = band_histograms(src, step, sel), band_histograms(ref, step, sel)
     c = src.shape[2]
     lut = np.empty((1, 256, c), np.uint8)
     used = False
     for k in range(c):
-        hs = cv2.calcHist([ss], [k], m8, [256], [0, 256]).ravel()
-        hr = cv2.calcHist([rs], [k], m8, [256], [0, 256]).ravel()
+        hs, hr = hist_s[k], hist_r[k]
         if hs.sum() == 0 or hr.sum() == 0:
             lut[0, :, k] = np.arange(256)
             continue
