@@ -165,7 +165,7 @@ def read_rgb8(
     """Read a window of an open raster as ``(h, w, 3)`` uint8 RGB and its validity.
 
     8-bit rasters with three or more bands are read straight into a pixel-interleaved array
-    (uncompressed GeoTIFFs from their memory-mapped blocks, see :mod:`detection.tiff_blocks`);
+    (uncompressed GeoTIFFs read straight from their blocks, see :mod:`detection.tiff_blocks`);
     others go through :func:`detection.align.to_rgb8` (grey repeated, other types
     stretched).
 
