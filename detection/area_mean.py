@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from detection.align import apply_lut
+from detection.jit import compile_loop
 
 #: Largest factor whose summed rows fit the uint16 accumulator (255 * factor).
 MAX_FACTOR = 16
@@ -26,10 +27,7 @@ MAX_FACTOR = 16
 @lru_cache(maxsize=8)
 def _compiled(factor: int, bands: int) -> Callable[..., None]:
     """The compiled loop for one factor and band count (constants to the compiler, so the loops
-    over a cell's pixels and bands unroll; numba imported on first use, as in
-    :mod:`detection.forest`)."""
-    import numba
-
+    over a cell's pixels and bands unroll)."""
     def reduce_rows(x: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
         # the (h, w * bands) byte rows of x into (h // factor, w // factor * bands) out: factor
         # rows summed (vectorised), then factor pixels of the summed row per cell, through table
@@ -52,7 +50,7 @@ def _compiled(factor: int, bands: int) -> Callable[..., None]:
                         s += acc[base + dx * bands + k]
                     o[ox * bands + k] = table[k, s]
 
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(reduce_rows)  # type: ignore[no-any-return]
+    return compile_loop(reduce_rows)
 
 
 def _table(factor: int, bands: int, lut: np.ndarray | None) -> np.ndarray:

@@ -8,13 +8,13 @@ where it lies takes well under half of that, with the same counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import lru_cache
-
 import numpy as np
 
+from detection.jit import compiled
 
-def _count_py(x: np.ndarray, step: int, mask: np.ndarray, use_mask: bool, out: np.ndarray) -> None:  # pragma: no cover
+
+@compiled
+def _count(x: np.ndarray, step: int, mask: np.ndarray, use_mask: bool, out: np.ndarray) -> None:  # pragma: no cover
     """Add the bands of every ``step``-th pixel of every ``step``-th row of ``(h, w, c)`` ``x``
     (where ``mask`` is set, when ``use_mask``) to ``(c, 256)`` ``out``."""
     h, w, c = x.shape
@@ -25,13 +25,6 @@ def _count_py(x: np.ndarray, step: int, mask: np.ndarray, use_mask: bool, out: n
             for k in range(c):
                 out[k, x[y, xx, k]] += 1
 
-
-@lru_cache(maxsize=1)
-def _compiled() -> Callable[..., None]:
-    """The compiled loop (numba imported on first use, as in :mod:`detection.forest`)."""
-    import numba
-
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(_count_py)  # type: ignore[no-any-return]
 
 
 def band_histograms(x: np.ndarray, step: int = 1, mask: np.ndarray | None = None) -> np.ndarray:
@@ -46,5 +39,5 @@ def band_histograms(x: np.ndarray, step: int = 1, mask: np.ndarray | None = None
         ``(c, 256)`` float32 counts, as ``cv2.calcHist`` gives them.
     """
     counts = np.zeros((x.shape[2], 256), np.int64)
-    _compiled()(x, step, np.zeros((1, 1), bool) if mask is None else mask, mask is not None, counts)
+    _count(x, step, np.zeros((1, 1), bool) if mask is None else mask, mask is not None, counts)
     return counts.astype(np.float32)

@@ -663,8 +663,6 @@ def _finish_box(
         if sc.back is not None:
             veto &= ~(sc.back[ys, xs] & (direction < 0))
     prob = refine(sc.prob[ys, xs], lightness(align.apply_lut(b_w[wy, wx], lut)), factor, params, veto)
-    if not (prob >= params.seed_threshold).any():
-        return None
     dc = _bounds(prob >= params.threshold, DECIDE_REACH)
     if dc is None:
         return None

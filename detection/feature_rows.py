@@ -10,13 +10,15 @@ float32 arithmetic, so the rows are the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import lru_cache
+from collections.abc import Sequence
 
 import numpy as np
 
+from detection.jit import compiled
 
-def _gather_py(
+
+@compiled
+def _gather_rows(
     planes: tuple[np.ndarray, ...], flat: np.ndarray, mean: np.ndarray, std: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled; exercised through gather
     """Column after column of ``out``: the ``(k, h * w)`` planes of each block at ``flat``, minus
@@ -30,13 +32,6 @@ def _gather_py(
                 out[i, j] = (p[c, flat[i]] - m) / s
             j += 1
 
-
-@lru_cache(maxsize=1)
-def _compiled() -> Callable[..., None]:
-    """The compiled loop (numba imported on first use, as in :mod:`detection.forest`)."""
-    import numba
-
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(_gather_py)  # type: ignore[no-any-return]
 
 
 def gather(
@@ -55,6 +50,6 @@ def gather(
     """
     blocks = tuple(np.ascontiguousarray(p, np.float32).reshape(p.shape[0], -1) for p in planes)
     out = np.empty((flat.size, sum(b.shape[0] for b in blocks)), np.float32)
-    _compiled()(blocks, np.ascontiguousarray(flat, np.int64), np.asarray(mean, np.float32),
+    _gather_rows(blocks, np.ascontiguousarray(flat, np.int64), np.asarray(mean, np.float32),
                 np.asarray(std, np.float32), out)
     return out

@@ -17,15 +17,16 @@ not above ``t``), so no conversion per node. Together a third faster than flag a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from detection.jit import compiled
 
-def _raw_scores_py(
+
+@compiled
+def _raw_scores(
     x: np.ndarray, roots: np.ndarray, column: np.ndarray, sign: np.ndarray, threshold: np.ndarray,
     child: np.ndarray, missing_left: np.ndarray, value: np.ndarray, baseline: float,
 ) -> np.ndarray:  # pragma: no cover - compiled; exercised through Forest
@@ -45,14 +46,6 @@ def _raw_scores_py(
             out[i] += value[~k]
     return out
 
-
-@lru_cache(maxsize=1)
-def _raw_scores() -> Callable[..., np.ndarray]:
-    """The compiled loop (numba is imported on first use only: it adds about 60 MB to a process,
-    which only processes that score pixels need)."""
-    import numba
-
-    return numba.njit(cache=True, nogil=True, boundscheck=False)(_raw_scores_py)  # type: ignore[no-any-return]
 
 
 def round_down_f32(t: np.ndarray) -> np.ndarray:
@@ -130,7 +123,7 @@ class Forest:
         x32 = np.ascontiguousarray(x, np.float32)
         column = self.feature if order is None else np.asarray(order, np.int64)[self.feature]
         node_sign = np.ones(column.size, np.float32) if sign is None else np.asarray(sign, np.float32)[self.feature]
-        return np.asarray(_raw_scores()(
+        return np.asarray(_raw_scores(
             x32, self.roots, column.astype(np.int32), node_sign, self.threshold, self.child, self.missing_left,
             self.value, self.baseline,
         ))
